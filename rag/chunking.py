@@ -1,0 +1,238 @@
+"""Split a cleaned document into sentence-aware passages that fit the embedder.
+
+Pure functions. Every chunk keeps its exact character span in the cleaned text
+(`doc.text[chunk.start:chunk.end] == chunk.text`), so a citation can quote it.
+
+- Sentences are found with a rule-based splitter (abbreviations, initials, decimals and
+  closing quotes handled); a paragraph break always ends a sentence.
+- A section subheading (a short stand-alone paragraph without final punctuation, e.g.
+  "Why Vietnam?") starts a new chunk and travels with every chunk under it as `heading`.
+- A chunk is filled with whole sentences up to `target_tokens`; consecutive chunks of a section
+  share `overlap` sentences. The text the embedder sees (`passage_text`: title, heading, chunk)
+  never exceeds `max_tokens`: a sentence too long on its own is cut at word boundaries into
+  pieces that fit, so nothing is cut off silently by the embedder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .types import Chunk, Document
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# Words after which a period does not end a sentence.
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "gen", "col", "lt", "sgt", "capt", "gov",
+    "sen", "rep", "pres", "rev", "hon", "vs", "etc", "e.g", "i.e", "no", "nos", "vol", "fig",
+    "approx", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "d.c", "a.m", "p.m", "al", "cf",
+}
+_SENTENCE_END = re.compile(r"""[.!?…]+["'”’»)\]]*(?=\s+)""")
+_HEADING_MAX_WORDS = 12
+
+
+@dataclass(frozen=True)
+class ChunkingParams:
+    max_tokens: int = 256  # the embedder's limit, special tokens included
+    target_tokens: int = 160
+    overlap: int = 1  # sentences shared by consecutive chunks of one section
+    special_tokens: int = 2  # [CLS] and [SEP]
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "max_tokens": self.max_tokens,
+            "target_tokens": self.target_tokens,
+            "overlap": self.overlap,
+            "special_tokens": self.special_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+def passage_text(title: str, heading: str | None, text: str) -> str:
+    """What the embedder reads for a chunk: the article title and section heading give context."""
+    parts = [title] if title else []
+    if heading and not text.startswith(heading):
+        parts.append(heading)
+    parts.append(text)
+    return "\n".join(parts)
+
+
+def paragraphs(text: str) -> list[Span]:
+    """Spans of the non-empty paragraphs (separated by blank lines), stripped."""
+    spans = []
+    for m in re.finditer(r"[^\n]+(?:\n(?!\s*\n)[^\n]*)*", text):
+        s, e = m.start(), m.end()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            spans.append(Span(s, e))
+    return spans
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Sentence spans within text[start:end] (no leading/trailing whitespace in a span)."""
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    s = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        cut = m.end()
+        if not _is_boundary(text, s, m.start(), cut, end):
+            continue
+        spans.append(Span(s, cut))
+        s = cut
+        while s < end and text[s].isspace():
+            s += 1
+    if s < end and text[s:end].strip():
+        e = end
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        spans.append(Span(s, e))
+    return [sp for sp in spans if sp.end > sp.start]
+
+
+def _is_boundary(text: str, sent_start: int, punct: int, cut: int, end: int) -> bool:
+    if text[punct] != ".":
+        return _next_starts_sentence(text, cut, end, strict=False)
+    word = re.search(r"([\w.]+)$", text[sent_start:punct])
+    token = word.group(1).lower() if word else ""
+    if token in _ABBREVIATIONS:
+        return False
+    if len(token) == 1 and token.isalpha():  # an initial: "Joe B. Smith"
+        return False
+    if re.fullmatch(r"(?:[a-z]\.)+[a-z]", token):  # "U.S", "e.g"
+        return False
+    return _next_starts_sentence(text, cut, end, strict=True)
+
+
+def _next_starts_sentence(text: str, cut: int, end: int, strict: bool) -> bool:
+    i = cut
+    while i < end and text[i].isspace():
+        i += 1
+    if i >= end:
+        return True
+    if "\n" in text[cut:i]:
+        return True
+    ch = text[i]
+    if not strict:
+        return True
+    return ch.isupper() or ch.isdigit() or ch in "\"'“‘«([—–-"
+
+
+def find_headings(text: str) -> list[Span]:
+    """Paragraphs that look like section subheadings: one short line, no final period/colon,
+    capitalised, not the last paragraph, and followed by a longer paragraph."""
+    paras = paragraphs(text)
+    heads = []
+    for i, p in enumerate(paras[:-1]):
+        line = text[p.start:p.end]
+        if "\n" in line or len(line.split()) > _HEADING_MAX_WORDS:
+            continue
+        if line[-1] in ".:;,!…”\"'" or not (line[0].isupper() or line[0] in "‘'\"“"):
+            continue
+        nxt = paras[i + 1]
+        if (nxt.end - nxt.start) <= len(line):
+            continue
+        heads.append(p)
+    return heads
+
+
+def chunk_document(
+    doc: Document, count_tokens: TokenCounter, params: ChunkingParams = ChunkingParams()
+) -> list[Chunk]:
+    """Chunks of `doc`, in order, with ids `<doc_id>#<n>`."""
+    text = doc.text
+    heading_spans = {(h.start, h.end) for h in find_headings(text)}
+    # Sections: (heading or None, [sentence spans]); a heading paragraph is its own "sentence".
+    sections: list[tuple[str | None, list[Span]]] = [(None, [])]
+    for p in paragraphs(text):
+        if (p.start, p.end) in heading_spans:
+            sections.append((text[p.start:p.end], [p]))
+        else:
+            # A line break inside a paragraph (a caption above its credit) also ends a sentence.
+            for line in re.finditer(r"[^\n]+", text[p.start:p.end]):
+                sections[-1][1].extend(split_sentences(text, p.start + line.start(), p.start + line.end()))
+
+    budget_base = params.max_tokens - params.special_tokens
+    all_sents = [s for _, sents in sections for s in sents]
+    counts = dict(zip(((s.start, s.end) for s in all_sents),
+                      count_tokens([text[s.start:s.end] for s in all_sents]))) if all_sents else {}
+
+    chunks: list[Chunk] = []
+    for heading, sents in sections:
+        if not sents:
+            continue
+        prefix_tokens = count_tokens([passage_text(doc.title, heading, "")])[0]
+        budget = budget_base - prefix_tokens
+        if budget < 16:
+            raise ValueError(f"title/heading of {doc.id} leave no room for text in {params.max_tokens} tokens")
+        pieces: list[tuple[Span, int]] = []
+        for s in sents:
+            n = counts[(s.start, s.end)]
+            if n <= budget:
+                pieces.append((s, n))
+            else:
+                pieces.extend(_split_long(text, s, budget, count_tokens))
+        for group in _pack(pieces, min(params.target_tokens, budget), budget, params.overlap):
+            for part in _fit(group, text, doc.title, heading, budget_base, count_tokens):
+                n = len(chunks)
+                start, end = part[0].start, part[-1].end
+                chunks.append(Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, n=n, text=text[start:end],
+                                    start=start, end=end, heading=heading))
+    return chunks
+
+
+def _fit(group: list[Span], text: str, title: str, heading: str | None, limit: int,
+         count_tokens: TokenCounter) -> list[list[Span]]:
+    """Sums of per-sentence counts can differ slightly from the count of the joined text;
+    check the real count and halve a group that would be cut off (no sentence is dropped)."""
+    joined = passage_text(title, heading, text[group[0].start:group[-1].end])
+    if len(group) == 1 or count_tokens([joined])[0] <= limit:
+        return [group]
+    mid = len(group) // 2
+    return (_fit(group[:mid], text, title, heading, limit, count_tokens)
+            + _fit(group[mid:], text, title, heading, limit, count_tokens))
+
+
+def _pack(pieces: list[tuple[Span, int]], target: int, budget: int, overlap: int) -> list[list[Span]]:
+    """Greedy packing of consecutive pieces into groups of about `target` tokens (never over
+    `budget`), each group starting with up to `overlap` pieces of the one before it."""
+    groups: list[list[Span]] = []
+    new = 0  # first piece not yet in any group
+    while new < len(pieces):
+        start = max(new - overlap, 0) if groups else new
+        while start < new and sum(n for _, n in pieces[start:new + 1]) > budget:
+            start += 1
+        total = sum(n for _, n in pieces[start:new + 1])
+        j = new + 1
+        while j < len(pieces) and total + pieces[j][1] <= target:
+            total += pieces[j][1]
+            j += 1
+        groups.append([sp for sp, _ in pieces[start:j]])
+        new = j
+    return groups
+
+
+def _split_long(text: str, s: Span, budget: int, count_tokens: TokenCounter) -> list[tuple[Span, int]]:
+    """Cut one over-long sentence at word boundaries into pieces of at most `budget` tokens."""
+    words = [m.span() for m in re.finditer(r"\S+", text[s.start:s.end])]
+    word_counts = count_tokens([text[s.start + a:s.start + b] for a, b in words])
+    out: list[tuple[Span, int]] = []
+    first = 0
+    total = 0
+    for idx, n in enumerate(word_counts):
+        if total + n > budget and idx > first:
+            out.append((Span(s.start + words[first][0], s.start + words[idx - 1][1]), total))
+            first, total = idx, 0
+        total += n
+    out.append((Span(s.start + words[first][0], s.start + words[-1][1]), total))
+    return out

@@ -1,0 +1,248 @@
+"""The `rag` command: parse flags, call the library, print. Nothing here that a Python user
+could not do with the public API.
+
+Errors are one line on stderr and a non-zero exit code (a traceback only with `--debug`).
+Heavy modules (torch, faiss, llama_cpp) are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from .config import PROJECT_ROOT, Settings
+from .errors import RagError
+
+app = typer.Typer(
+    help="Ask questions about a folder of news articles and get answers with cited passages.\n\n"
+    "Example: rag index seeds/ && rag ask \"Who welcomed Putin in Hanoi?\"",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+models_app = typer.Typer(help="List and download the models in models.txt.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(models_app, name="models")
+
+IndexDirOpt = typer.Option(None, "--index-dir", help="Index folder [env: RAG_INDEX_DIR; default: index/].")
+DebugOpt = typer.Option(False, "--debug", help="Show tracebacks on errors.")
+JsonOpt = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _run(debug: bool, fn: Callable[[], Any]) -> Any:
+    """Run a command body: library errors become one line and exit code 1."""
+    debug = debug or os.environ.get("RAG_DEBUG") == "1"
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except RagError as exc:
+        if debug:
+            raise
+        _stderr(f"error: {exc}")
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        _stderr("interrupted")
+        raise typer.Exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into a message
+        if debug:
+            raise
+        _stderr(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        raise typer.Exit(1)
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _to_json(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if dataclasses.is_dataclass(o):
+            return dataclasses.asdict(o)  # type: ignore[arg-type]
+        if isinstance(o, Path):
+            return str(o)
+        raise TypeError(type(o).__name__)
+
+    return json.dumps(obj, default=default, ensure_ascii=False, indent=2)
+
+
+def default_corpus() -> Path:
+    """`seeds/` in the current folder, else the one shipped beside the package."""
+    here = Path("seeds")
+    return here if here.is_dir() else PROJECT_ROOT / "seeds"
+
+
+class _Progress:
+    """A progress bar on stderr for long runs; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "_Progress":
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self._bar.start()
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(f"{self.label}: {stage}", total=total)
+        self._bar.update(self._tasks[stage], completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# -- index ------------------------------------------------------------------------------------
+@app.command()
+def index(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Folders or files of articles (.txt .md .html .jsonl) [default: seeds/]."),
+    index_dir: Optional[Path] = IndexDirOpt,
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="sentence-transformers model name or path [default: all-MiniLM-L6-v2, bundled]."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything (needed to change embedder)."),
+    as_json: bool = JsonOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Build or update the index so it holds exactly the articles under PATHS.
+
+    Unchanged files are not embedded again; changed files are re-embedded; deleted files leave
+    the index. A run that is stopped part-way leaves the previous index working.
+
+    Example: rag index seeds/ --index-dir index/
+    """
+
+    def body() -> None:
+        from .indexing import build_index
+
+        s = _settings(index_dir=index_dir)
+        sources = paths or [default_corpus()]
+        with _Progress("indexing") as bar:
+            report = build_index(sources, s.index_dir, embedder=embedder or None, rebuild=rebuild, progress=bar)
+        for p in report.problems:
+            _stderr(f"skipped {p.path}: {p.message}")
+        if as_json:
+            print(_to_json(report))
+            return
+        print(_index_summary(report))
+
+    _run(debug, body)
+
+
+def _index_summary(report: Any) -> str:
+    if not report.written:
+        return (f"index at {report.index_dir}/ is up to date: {report.documents} documents, "
+                f"{report.chunks} chunks; nothing to embed.")
+    lines = [f"indexed into {report.index_dir}/: {report.documents} documents, {report.chunks} chunks "
+             f"({report.embedded_chunks} embedded, {report.reused_chunks} reused) in {report.seconds:.1f}s "
+             f"with {report.embedder}" + (" (rebuilt)" if report.rebuilt else "")]
+    for label, ids in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        if ids:
+            lines.append(f"  {label}: {len(ids)}" + (f" ({', '.join(ids[:5])}{' …' if len(ids) > 5 else ''})"))
+    if report.unchanged:
+        lines.append(f"  unchanged: {report.unchanged}")
+    for dup, canon in report.duplicates:
+        lines.append(f"  {dup} has the same text as {canon}: indexed once")
+    return "\n".join(lines)
+
+
+# -- search -----------------------------------------------------------------------------------
+@app.command()
+def search(
+    question: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(5, "-k", "--k", min=1, max=100, help="How many passages."),
+    retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
+    index_dir: Optional[Path] = IndexDirOpt,
+    as_json: bool = JsonOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Show the passages that best match QUESTION, best first.
+
+    Example: rag search "Who welcomed Putin in Hanoi?" -k 3
+    """
+
+    def body() -> None:
+        from .retrieval import open_index
+
+        s = _settings(index_dir=index_dir)
+        with open_index(s.index_dir) as idx:
+            hits = idx.search(question, k=k, retrieval=retrieval)
+        if as_json:
+            print(_to_json(hits))
+            return
+        if not hits:
+            print("no passage matches.")
+        for i, h in enumerate(hits, 1):
+            also = f"  (also in {', '.join(h.also_in)})" if h.also_in else ""
+            print(f"[{i}] {h.title} — {h.doc_id}  score {h.score:.3f}{also}")
+            print(_indent(h.text))
+            print()
+
+    _run(debug, body)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+# -- info -------------------------------------------------------------------------------------
+@app.command()
+def info(index_dir: Optional[Path] = IndexDirOpt, as_json: bool = JsonOpt, debug: bool = DebugOpt) -> None:
+    """Describe the index: documents, chunks, embedder, size on disk.
+
+    Example: rag info --index-dir index/
+    """
+
+    def body() -> None:
+        from .store import IndexReader
+
+        s = _settings(index_dir=index_dir)
+        reader = IndexReader(s.index_dir)
+        m = reader.manifest
+        data = {"index_dir": str(s.index_dir), "generation": reader.gen.name, **m["counts"],
+                "embedder": m["embedder"], "chunking": m["chunking"], "lexical": m.get("lexical"),
+                "size_bytes": reader.size_on_disk(), "written_at": m.get("written_at"),
+                "sources": m.get("sources", [])}
+        reader.close()
+        if as_json:
+            print(_to_json(data))
+            return
+        print(f"index:      {data['index_dir']}/ ({data['generation']}, written {data['written_at']})")
+        print(f"documents:  {data['documents']} ({data['indexed_documents']} indexed, "
+              f"{data['documents'] - data['indexed_documents']} duplicates)")
+        print(f"chunks:     {data['chunks']}")
+        print(f"embedder:   {m['embedder']['name']} (dimension {m['embedder']['dim']}, "
+              f"max {m['embedder']['max_tokens']} tokens)")
+        print(f"chunking:   target {m['chunking']['target_tokens']} tokens, overlap {m['chunking']['overlap']} sentence(s)")
+        print(f"size:       {data['size_bytes'] / 1e6:.2f} MB")
+        if data["sources"]:
+            print(f"sources:    {', '.join(data['sources'])}")
+
+    _run(debug, body)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

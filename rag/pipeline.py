@@ -1,0 +1,268 @@
+"""`ask(question) -> Answer`: retrieve, decide whether the articles answer it, then answer with
+checked citations, either with a local LLM or extractively.
+
+Order of work: (1) a follow-up is rewritten into a standalone question from the conversation;
+(2) passages are retrieved; (3) their sentences are scored (extractive.py) and, when even the best
+one does not plausibly answer, the bot abstains without calling any LLM; (4) the LLM gets the
+prompt from prompts/ (weakest passages dropped if the context is too small, never the question),
+its output is streamed, and its citations are parsed and checked; without an LLM the best
+sentences are quoted verbatim with their citations.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from . import prompts
+from .citations import check_citations
+from .config import Settings
+from .errors import InputError, ModelError
+from .extractive import ABSTAIN_THRESHOLD, compose, idf_from_counts, score_sentences, unknown_names
+from .retrieval import Index, open_index
+from .store import STOPWORDS
+from .types import Answer, Citation, Hit, Source
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .generation import Generator
+
+NOT_FOUND = "The articles don't say."
+NO_MODEL_HINT = "No LLM is installed, so this answer quotes the articles directly; run `rag models pull` for written answers."
+MODES = ("auto", "llm", "extractive")
+
+
+@dataclass
+class Conversation:
+    """The turns of a chat, used to make follow-up questions stand alone."""
+
+    turns: list[tuple[str, str, str]] = field(default_factory=list)  # (asked, standalone, answer)
+
+    def add(self, asked: str, answer: Answer) -> None:
+        self.turns.append((asked, answer.standalone_question or asked, answer.answer))
+
+    def reset(self) -> None:
+        self.turns.clear()
+
+    def standalone(self, question: str, generator: "Generator | None" = None) -> str:
+        if not self.turns:
+            return question
+        if generator is not None:
+            return _rewrite_with_llm(question, self.turns, generator)
+        return rewrite_follow_up(question, self.turns[-1][1])
+
+
+_REFERRING = re.compile(r"\b(it|its|this|that|these|those|they|them|their|he|him|his|she|her|there|then|"
+                        r"the visit|the trip|the deal|the same)\b", re.IGNORECASE)
+_LEADING_JOINER = re.compile(r"^\s*(and|but|so|also|then|ok(ay)?|what about|how about)\b[\s,]*", re.IGNORECASE)
+
+
+def rewrite_follow_up(question: str, previous: str) -> str:
+    """Without an LLM: when the question leans on the conversation (a pronoun, "and ...", or too few
+    words of its own), carry over the previous question's topic words it lacks."""
+    q = question.strip()
+    own = [w for w in re.findall(r"\w+", q.lower()) if w not in STOPWORDS]
+    leans = bool(_REFERRING.search(q)) or bool(_LEADING_JOINER.match(q)) or len(own) <= 2
+    if not leans:
+        return q
+    q = _LEADING_JOINER.sub("", q)
+    q = q[:1].upper() + q[1:]
+    have = {w.lower() for w in re.findall(r"\w+", q)}
+    topic = [w for w in re.findall(r"[\w’'-]+", previous)
+             if w.lower() not in STOPWORDS and w.lower() not in have and not _is_question_word(w)]
+    topic = list(dict.fromkeys(topic))
+    if not topic:
+        return q
+    return f"{q.rstrip('?').rstrip()} (regarding {' '.join(topic)})?"
+
+
+def _is_question_word(w: str) -> bool:
+    return w.lower() in {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "did", "does"}
+
+
+def _rewrite_with_llm(question: str, turns: Sequence[tuple[str, str, str]], generator: "Generator") -> str:
+    history = "\n".join(f"User: {std}\nAssistant: {_strip_citations(ans)}" for _, std, ans in turns[-3:])
+    prompt = generator.render_chat(prompts.render("rewrite_system"),
+                                   prompts.render("rewrite_user", history=history, question=question))
+    out = generator.generate(prompt, max_tokens=64, stop=["\n"]).text.strip().strip('"')
+    return out if 3 <= len(out) <= 400 else question
+
+
+def _strip_citations(text: str) -> str:
+    return re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", text)
+
+
+def ask(
+    question: str,
+    *,
+    index: Index | None = None,
+    index_dir: str | Path | None = None,
+    k: int | None = None,
+    mode: str | None = None,
+    model: str | None = None,
+    retrieval: str | None = None,
+    generator: "Generator | None" = None,
+    conversation: Conversation | None = None,
+    on_token: Callable[[str], None] | None = None,
+    settings: Settings | None = None,
+    abstain_threshold: float = ABSTAIN_THRESHOLD,
+    use_grammar: bool = True,
+) -> Answer:
+    """Answer `question` from the indexed articles, with checked citations.
+
+    mode "auto" uses the LLM when a model is available (a `generator` passed in, `model`, or the
+    default model from models.txt downloaded) and answers extractively otherwise.
+    """
+    s = (settings or Settings.from_env()).with_(index_dir=index_dir, k=k, mode=mode, model=model,
+                                                retrieval=retrieval)
+    if s.mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, not {s.mode!r}")
+    if not question or not question.strip():
+        raise InputError("the question is empty")
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    own_index = index is None
+    idx = index or open_index(s.index_dir)
+    try:
+        notice = None
+        gen = generator
+        if gen is None and s.mode in ("auto", "llm"):
+            gen, notice = _load_generator(s)
+        use_llm = gen is not None and s.mode != "extractive"
+
+        standalone = question.strip()
+        if conversation is not None:
+            t = time.perf_counter()
+            standalone = conversation.standalone(question, gen if use_llm else None)
+            timings["rewrite_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        hits = idx.search(standalone, k=s.k, retrieval=s.retrieval)
+        timings["retrieval_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
+        scored = score_sentences(standalone, hits, idx.embedder, idf)
+        timings["scoring_ms"] = _ms(t)
+        best = scored[0].score if scored else 0.0
+        timings["answerability"] = round(best, 4)
+        unknown = unknown_names(standalone, idx.reader.doc_freq)
+        if unknown:
+            best = 0.0
+
+        common = dict(question=question, standalone_question=standalone if standalone != question.strip() else None,
+                      sources=_sources(hits), notice=notice)
+        if best < abstain_threshold:
+            timings["total_ms"] = _ms(t0)
+            return Answer(answer=NOT_FOUND, citations=(), abstained=True,
+                          mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
+                          timings=timings, model=gen.name if use_llm and gen else None,
+                          **{**common, "notice": _abstain_notice(unknown, common["notice"])})  # type: ignore[arg-type]
+
+        if not use_llm:
+            chosen = compose(scored)
+            text = " ".join(f"{c.text} [{c.hit + 1}]" for c in chosen)
+            citations = tuple(
+                Citation(n=c.hit + 1, doc_id=hits[c.hit].doc_id, chunk_id=hits[c.hit].chunk_id,
+                         title=hits[c.hit].title, quote=c.text, quote_start=c.start, quote_end=c.end,
+                         sentence=c.text, support=1.0, supported=True) for c in chosen)
+            if on_token:
+                on_token(text)
+            timings["total_ms"] = _ms(t0)
+            return Answer(answer=text, citations=citations, abstained=False, mode="extractive",
+                          device="none", timings=timings,
+                          notice=notice if s.mode == "auto" else None,
+                          **{k_: v for k_, v in common.items() if k_ != "notice"})  # type: ignore[arg-type]
+
+        assert gen is not None
+        return _llm_answer(question, standalone, hits, gen, s, idx, on_token, timings, t0, common,
+                           use_grammar)
+    finally:
+        if own_index:
+            idx.close()
+
+
+def _abstain_notice(unknown: Sequence[str], notice: str | None) -> str | None:
+    if unknown:
+        said = f"No article mentions {', '.join(unknown)}."
+        return f"{said} {notice}" if notice else said
+    return notice
+
+
+def _load_generator(s: Settings) -> tuple["Generator | None", str | None]:
+    from .models import resolve_model
+
+    try:
+        path = resolve_model(s.model, s.models_dir)
+    except ModelError as exc:
+        if s.mode == "llm":
+            raise
+        return None, NO_MODEL_HINT if s.model is None else f"{exc} — answering extractively."
+    from .generation import LlamaGenerator
+
+    gen = LlamaGenerator(path, device=s.device, gpu_layers=s.gpu_layers, seed=s.seed,
+                         temperature=s.temperature)
+    return gen, getattr(gen, "warning", None)
+
+
+def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max_tokens: int
+                 ) -> tuple[str, int, int]:
+    """The exact prompt, how many passages fit, and its token count. Weakest passages go first."""
+    system = prompts.render("answer_system")
+    limit = generator.context_limit()
+    n = len(hits)
+    while True:
+        passages = "\n\n".join(
+            prompts.render("passage", n=i + 1, title=prompts.fence(h.title), doc_id=h.doc_id,
+                           text=prompts.fence(h.text)) for i, h in enumerate(hits[:n]))
+        user = prompts.render("answer_user", passages=passages or "(no passages)", question=question)
+        prompt = generator.render_chat(system, user)
+        tokens = generator.count_tokens(prompt)
+        if tokens + max_tokens <= limit or n == 0:
+            break
+        n -= 1
+    if tokens + max_tokens > limit:
+        raise ModelError(f"the question alone needs {tokens} tokens; the model's context holds {limit}")
+    return prompt, n, tokens
+
+
+def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator", s: Settings,
+                idx: Index, on_token: Callable[[str], None] | None, timings: dict[str, float],
+                t0: float, common: dict, use_grammar: bool) -> Answer:
+    from .generation import citation_grammar
+
+    prompt, n_used, n_tokens = build_prompt(standalone, hits, gen, s.max_tokens)
+    used = hits[:n_used]
+    ensure = getattr(gen, "ensure_context", None)
+    if ensure is not None:
+        ensure(n_tokens + s.max_tokens)
+    result = gen.generate(prompt, max_tokens=s.max_tokens,
+                          grammar=citation_grammar(len(used)) if use_grammar and used else None,
+                          on_token=on_token)
+    timings.update(prompt_tokens=n_tokens, completion_tokens=result.completion_tokens,
+                   ttft_ms=round(result.time_to_first_token_s * 1000, 1),
+                   generation_ms=round(result.total_s * 1000, 1), tokens_per_s=round(result.tokens_per_s, 2),
+                   passages_dropped=len(hits) - n_used)
+    raw = result.text.strip()
+    base = dict(mode="llm", device=gen.device, prompt=prompt, model=gen.name, **common)
+    base["sources"] = _sources(used)
+    if not raw or raw.upper().startswith("NOT FOUND"):
+        timings["total_ms"] = _ms(t0)
+        return Answer(answer=NOT_FOUND, citations=(), abstained=True, timings=timings, **base)
+    check = check_citations(raw, used, embedder=idx.embedder)
+    timings["total_ms"] = _ms(t0)
+    return Answer(answer=check.text, citations=check.citations, abstained=False, timings=timings,
+                  invalid_citations=check.invalid, unsupported_sentences=check.unsupported,
+                  **base)  # type: ignore[arg-type]
+
+
+def _sources(hits: Sequence[Hit]) -> tuple[Source, ...]:
+    return tuple(Source(n=i + 1, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, text=h.text,
+                        start=h.start, end=h.end, score=h.score, also_in=h.also_in)
+                 for i, h in enumerate(hits))
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 1)

@@ -1,0 +1,212 @@
+"""Find passages for a question: dense (FAISS), lexical (SQLite FTS5 BM25) and their fusion.
+
+`Index` is what `open_index` returns. Fusion is normalized score fusion by default (see
+FUSION below for how it was chosen); reciprocal rank fusion is kept for comparison. Passages that
+repeat one another across articles (outlets quote each other) are merged into one hit whose
+`also_in` names the other documents.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .embedding import Embedder, load_embedder
+from .errors import IndexMismatchError, InputError
+from .store import ChunkRow, IndexReader
+from .types import Hit
+
+RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How dense and lexical rankings are combined. Defaults chosen by measurement (README)."""
+
+    method: str = "nsf"  # "nsf" (normalized score fusion) or "rrf"
+    dense_weight: float = 0.5  # nsf: weight of the dense list; lexical gets 1 - this
+    rrf_k: int = 60
+    depth: int = 100  # candidates taken from each list
+
+
+FUSION = Fusion()
+
+
+class Index:
+    """An opened index: search it, read its manifest."""
+
+    def __init__(self, index_dir: str | Path = "index", embedder: Embedder | str | None = None,
+                 fusion: Fusion = FUSION) -> None:
+        self.reader = IndexReader(Path(index_dir))
+        self.manifest = self.reader.manifest
+        self.fusion = fusion
+        built = self.manifest["embedder"]
+        if embedder is not None:
+            name = embedder if isinstance(embedder, str) else embedder.name
+            dim = None if isinstance(embedder, str) else embedder.dim
+            if name != built["name"] or (dim is not None and dim != built["dim"]):
+                raise IndexMismatchError(
+                    f"index at {index_dir}/ was built with embedder {built['name']!r} "
+                    f"(dimension {built['dim']}), not {name!r}; search with that embedder or "
+                    f"rebuild with `rag index --rebuild --embedder {name}`"
+                )
+        self._embedder: Embedder | None = embedder if not isinstance(embedder, str) else None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.manifest["embedder"]["name"])
+            if self._embedder.dim != self.manifest["embedder"]["dim"]:
+                raise IndexMismatchError(
+                    f"embedder {self._embedder.name!r} now gives dimension {self._embedder.dim}, "
+                    f"the index holds {self.manifest['embedder']['dim']}; rebuild with `rag index --rebuild`")
+        return self._embedder
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.manifest["counts"])
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- search --------------------------------------------------------------------------
+    def search(self, question: str, k: int = 5, retrieval: str = "hybrid") -> list[Hit]:
+        return self.search_many([question], k=k, retrieval=retrieval)[0]
+
+    def search_many(self, questions: Sequence[str], k: int = 5, retrieval: str = "hybrid",
+                    dedupe: bool = True) -> list[list[Hit]]:
+        ranked = self._ranked(questions, max(k, 1) * 4, retrieval)
+        out = []
+        for cands in ranked:
+            hits = self._hits(cands, k, dedupe)
+            out.append(hits)
+        return out
+
+    def search_documents(self, questions: Sequence[str], k: int = 100,
+                         retrieval: str = "hybrid") -> list[list[tuple[str, float]]]:
+        """Documents ranked by their best passage (for document-level benchmarks such as BEIR)."""
+        depth = max(k * 3, self.fusion.depth)
+        out = []
+        for cands in self._ranked(questions, depth, retrieval):
+            rows = self.reader.chunk_rows([r for r, *_ in cands])
+            best: dict[str, float] = {}
+            for rowid, score, _, _ in cands:
+                d = rows[rowid].doc_id
+                if d not in best:  # candidates arrive best first
+                    best[d] = score
+            out.append(sorted(best.items(), key=lambda kv: -kv[1])[:k])
+        return out
+
+    def _ranked(self, questions: Sequence[str], depth: int,
+                retrieval: str) -> list[list[tuple[int, float, float | None, float | None]]]:
+        """Per question: (row id, fused score, dense score, lexical score), best first."""
+        if retrieval not in RETRIEVAL_MODES:
+            raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
+        for q in questions:
+            if not q or not q.strip():
+                raise InputError("the question is empty")
+        depth = max(depth, self.fusion.depth) if retrieval == "hybrid" else depth
+        dense_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
+        if retrieval in ("dense", "hybrid"):
+            qv = self.embedder.embed(list(questions))
+            dense_lists = self.reader.dense(qv, depth)
+        lex_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
+        if retrieval in ("lexical", "hybrid"):
+            lex_lists = [self.reader.lexical(q, depth) for q in questions]
+        out = []
+        for dl, ll in zip(dense_lists, lex_lists):
+            if retrieval == "dense":
+                out.append([(r, s, s, None) for r, s in dl])
+            elif retrieval == "lexical":
+                out.append([(r, s, None, s) for r, s in ll])
+            else:
+                out.append(fuse(dl, ll, self.fusion))
+        return out
+
+    def _hits(self, cands: list[tuple[int, float, float | None, float | None]], k: int,
+              dedupe: bool) -> list[Hit]:
+        rows = self.reader.chunk_rows([c[0] for c in cands])
+        kept: list[tuple[ChunkRow, float, float | None, float | None, list[str]]] = []
+        shingles: list[set[tuple[str, ...]]] = []
+        for rowid, score, ds, ls in cands:
+            row = rows[rowid]
+            sh = _shingles(row.text)
+            dup_of = None
+            if dedupe:
+                for j, other in enumerate(shingles):
+                    if _overlap(sh, other) >= 0.5:
+                        dup_of = j
+                        break
+            if dup_of is not None:
+                if row.doc_id != kept[dup_of][0].doc_id and row.doc_id not in kept[dup_of][4]:
+                    kept[dup_of][4].append(row.doc_id)
+                continue
+            if len(kept) < k:
+                kept.append((row, score, ds, ls, []))
+                shingles.append(sh)
+        same_text = self.reader.duplicates_of(r.doc_id for r, *_ in kept)
+        return [
+            Hit(chunk_id=row.chunk_id, doc_id=row.doc_id, title=row.title, text=row.text,
+                start=row.start, end=row.end, score=float(score), heading=row.heading,
+                dense_score=ds, lexical_score=ls,
+                also_in=tuple(dict.fromkeys([*same_text.get(row.doc_id, []), *also])))
+            for row, score, ds, ls, also in kept
+        ]
+
+
+def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
+         fusion: Fusion = FUSION) -> list[tuple[int, float, float | None, float | None]]:
+    """Combine two ranked lists of (id, score) into one, best first."""
+    d = dict(dense[:fusion.depth])
+    lx = dict(lexical[:fusion.depth])
+    ids = list(dict.fromkeys([*d, *lx]))
+    if fusion.method == "rrf":
+        drank = {i: r for r, (i, _) in enumerate(dense[:fusion.depth])}
+        lrank = {i: r for r, (i, _) in enumerate(lexical[:fusion.depth])}
+        scored = [(i, sum(1.0 / (fusion.rrf_k + 1 + rank[i]) for rank in (drank, lrank) if i in rank))
+                  for i in ids]
+    elif fusion.method == "nsf":
+        dn, ln = _minmax(d), _minmax(lx)
+        w = fusion.dense_weight
+        scored = [(i, w * dn.get(i, 0.0) + (1 - w) * ln.get(i, 0.0)) for i in ids]
+    else:
+        raise InputError(f"unknown fusion method {fusion.method!r}")
+    scored.sort(key=lambda t: -t[1])
+    return [(i, s, d.get(i), lx.get(i)) for i, s in scored]
+
+
+def _minmax(scores: dict[int, float]) -> dict[int, float]:
+    if not scores:
+        return {}
+    vals = np.fromiter(scores.values(), dtype=np.float64)
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi - lo < 1e-12:
+        return {i: 1.0 for i in scores}
+    return {i: (s - lo) / (hi - lo) for i, s in scores.items()}
+
+
+def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(max(len(words) - n + 1, 1))}
+
+
+def _overlap(a: set, b: set) -> float:
+    """Share of the smaller passage's word 5-grams found in the other."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def open_index(index_dir: str | Path = "index", embedder: Embedder | str | None = None) -> Index:
+    return Index(index_dir, embedder)
+
