@@ -239,6 +239,172 @@ def info(index_dir: Optional[Path] = IndexDirOpt, as_json: bool = JsonOpt, debug
 
     _run(debug, body)
 
+# -- ask --------------------------------------------------------------------------------------
+def ensure_index(index_dir: Path) -> None:
+    """First run: no index yet means build one from seeds/ (and say so) instead of failing."""
+    from .store import current_generation_or_none
+
+    if current_generation_or_none(index_dir) is not None:
+        return
+    from .indexing import build_index
+
+    corpus = default_corpus()
+    _stderr(f"No index at {index_dir}/ yet: building it from {corpus}/ (one time).")
+    with _Progress("indexing") as bar:
+        report = build_index([corpus], index_dir, progress=bar)
+    _stderr(f"Indexed {report.documents} documents, {report.chunks} chunks.")
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="Your question about the articles."),
+    k: int = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve."),
+    mode: str = typer.Option("auto", "--mode", help="auto (LLM if one is present) | llm | extractive."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf."),
+    retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM)."),
+    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU."),
+    index_dir: Optional[Path] = IndexDirOpt,
+    show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt given to the model."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print retrieval time, prompt tokens, time to first token, tokens/s, device."),
+    as_json: bool = JsonOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Answer QUESTION from the indexed articles, citing the passages it used.
+
+    Without a downloaded LLM the answer quotes the best sentences of the articles.
+
+    Example: rag ask "When did the ICC issue an arrest warrant for Putin?" --verbose
+    """
+
+    def body() -> None:
+        from .pipeline import ask as ask_fn
+        from .render import Style, answer_footer, use_color
+
+        s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
+                      device=device, gpu_layers=gpu_layers)
+        ensure_index(s.index_dir)
+        style = Style(use_color(sys.stdout))
+        streamed: list[str] = []
+
+        def on_token(piece: str) -> None:
+            if not as_json:
+                streamed.append(piece)
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+
+        def on_prompt(prompt: str) -> None:
+            if show_prompt and not as_json:
+                print(style.dim("----- prompt given to the model -----"))
+                print(prompt)
+                print(style.dim("----- end of prompt -----"))
+
+        answer = ask_fn(question, settings=s, on_token=on_token, on_prompt=on_prompt)
+        if as_json:
+            data = dataclasses.asdict(answer)
+            print(_to_json(data))
+            return
+        if answer.standalone_question:
+            pass  # one-shot questions are never rewritten; chat shows rewrites itself
+        text = answer.answer
+        if not streamed or answer.abstained or "".join(streamed).strip() != text.strip():
+            # Abstentions are not streamed; a streamed LLM answer may have had markers removed.
+            if streamed:
+                print()
+                print(style.dim("Checked answer:"))
+            print(text)
+        else:
+            print()
+        if show_prompt and answer.prompt is None:
+            print(style.dim("(no prompt: the extractive answerer does not use an LLM)"))
+        footer = answer_footer(answer, style, verbose=verbose)
+        if footer:
+            print(footer)
+
+    _run(debug, body)
+
+
+# -- chat -------------------------------------------------------------------------------------
+@app.command()
+def chat(
+    k: int = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve."),
+    mode: str = typer.Option("auto", "--mode", help="auto | llm | extractive."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf."),
+    retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM)."),
+    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU."),
+    index_dir: Optional[Path] = IndexDirOpt,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print timings after each answer."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Talk with the articles: follow-up questions use the conversation.
+
+    Commands inside: /help /sources /k N /mode auto|llm|extractive /reset /quit.
+    Ctrl-C stops the answer being written; Ctrl-D leaves.
+
+    Example: rag chat --mode extractive
+    """
+
+    def body() -> None:
+        from .chat import run_chat
+
+        s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
+                      device=device, gpu_layers=gpu_layers)
+        ensure_index(s.index_dir)
+        run_chat(s, verbose=verbose)
+
+    _run(debug, body)
+
+
+# -- models -----------------------------------------------------------------------------------
+@models_app.command("list")
+def models_list(as_json: bool = JsonOpt, debug: bool = DebugOpt) -> None:
+    """List the models in models.txt, which are present locally, and their sizes.
+
+    Example: rag models list
+    """
+
+    def body() -> None:
+        from .models import list_models
+
+        s = _settings()
+        rows = list_models(s.models_dir)
+        if as_json:
+            print(_to_json(rows))
+            return
+        print(f"models folder: {s.models_dir} (set RAG_MODELS_DIR to change)")
+        for r in rows:
+            spec = r.spec
+            size = f"{spec.size / 1e9:.2f} GB" if spec.size else "size ?"
+            state = "present" if r.present else "not downloaded"
+            print(f"  {spec.role:<8} {spec.name:<16} {state:<15} {size:<10} {spec.source}  {spec.note}")
+
+    _run(debug, body)
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Optional[str] = typer.Argument(None, help="Model name from models.txt [default: the default LLM]."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Download a model (resumes, verifies size and checksum) into the models folder.
+
+    Honours HF_ENDPOINT, HF_HUB_OFFLINE and HF_TOKEN.
+
+    Example: rag models pull qwen2.5-1.5b
+    """
+
+    def body() -> None:
+        from .models import pull
+
+        s = _settings()
+        with _Progress("download") as bar:
+            path = pull(name, s.models_dir, progress=lambda done, total: bar("bytes", done, total))
+        print(f"ready: {path}")
+
+    _run(debug, body)
+
+
 
 def main() -> None:
     app()

@@ -515,7 +515,7 @@ def _index_chunked(data: BeirData, index_root: Path, index_dir: Path, embedder: 
     `build_index` (its content diff makes an unchanged corpus cost nothing)."""
     from .indexing import build_index
 
-    jsonl = index_root / f"beir-{data.name}.jsonl"
+    jsonl = index_root / f"beir-{data.name.removeprefix('beir-')}.jsonl"
     lines = []
     for did, (title, text) in data.corpus.items():
         if not (title.strip() or text.strip()):
@@ -633,7 +633,8 @@ def run_beir(
     data = load_beir(folder, split)
     setup = "chunked" if chunked else "passage"
     index_root = Path(index_root)
-    index_dir = index_root / f"beir-{data.name}-{setup}"
+    label = data.name.removeprefix("beir-")  # a folder named beir-scifact gives beir-scifact-…, not beir-beir-…
+    index_dir = index_root / f"beir-{label}-{setup}"
 
     t = time.perf_counter()
     if chunked:
@@ -672,7 +673,7 @@ def run_beir(
     finally:
         idx.close()
 
-    name = name or f"beir-{data.name}-{setup}-{retrieval}"
+    name = name or f"beir-{label}-{setup}-{retrieval}"
     out = _make_out_dir(out_dir, name, runs_root)
     per_query: dict[str, list[float]] = {"ndcg_at_10": [], f"recall_at_{k}": [], "mrr_at_10": [], "hit_at_10": []}
     with open(out / "questions.jsonl", "w", encoding="utf-8") as fh:

@@ -106,6 +106,7 @@ def ask(
     generator: "Generator | None" = None,
     conversation: Conversation | None = None,
     on_token: Callable[[str], None] | None = None,
+    on_prompt: Callable[[str], None] | None = None,
     settings: Settings | None = None,
     abstain_threshold: float = ABSTAIN_THRESHOLD,
     use_grammar: bool = True,
@@ -138,6 +139,10 @@ def ask(
             standalone = conversation.standalone(question, gen if use_llm else None)
             timings["rewrite_ms"] = _ms(t)
 
+        t = time.perf_counter()
+        if s.retrieval != "lexical":
+            idx.embedder  # noqa: B018 - load it here so its one-time cost is not counted as retrieval
+            timings["embedder_load_ms"] = _ms(t)
         t = time.perf_counter()
         hits = idx.search(standalone, k=s.k, retrieval=s.retrieval)
         timings["retrieval_ms"] = _ms(t)
@@ -177,8 +182,8 @@ def ask(
                           **{k_: v for k_, v in common.items() if k_ != "notice"})  # type: ignore[arg-type]
 
         assert gen is not None
-        return _llm_answer(question, standalone, hits, gen, s, idx, on_token, timings, t0, common,
-                           use_grammar)
+        return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,
+                           common, use_grammar)
     finally:
         if own_index:
             idx.close()
@@ -229,12 +234,15 @@ def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max
 
 
 def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator", s: Settings,
-                idx: Index, on_token: Callable[[str], None] | None, timings: dict[str, float],
+                idx: Index, on_token: Callable[[str], None] | None,
+                on_prompt: Callable[[str], None] | None, timings: dict[str, float],
                 t0: float, common: dict, use_grammar: bool) -> Answer:
     from .generation import citation_grammar
 
     prompt, n_used, n_tokens = build_prompt(standalone, hits, gen, s.max_tokens)
     used = hits[:n_used]
+    if on_prompt is not None:
+        on_prompt(prompt)
     ensure = getattr(gen, "ensure_context", None)
     if ensure is not None:
         ensure(n_tokens + s.max_tokens)
