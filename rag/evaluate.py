@@ -40,12 +40,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import metrics as M
 from .config import DEFAULT_EMBEDDER, PROJECT_ROOT, Settings
 from .errors import InputError, NoIndexError
 from .types import Answer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .embedding import Embedder
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 AnswerFn = Callable[..., Answer]
@@ -356,15 +359,13 @@ def aggregate_questions(rows: Sequence[dict[str, Any]], k: int) -> tuple[dict[st
     return m, counts
 
 
-def _default_answer_fn(index_dir: str | Path, mode: str, model: str | None, k: int,
-                       retrieval: str) -> tuple[AnswerFn, str, Any]:
+def _default_answer_fn(settings: Settings) -> tuple[AnswerFn, str, Any]:
     """`rag.pipeline.ask` with the LLM loaded once for the whole run (ask would load it per call).
 
     Returns the function, the mode actually used, and the generator (to close at the end)."""
     from . import pipeline
 
-    settings = Settings.from_env().with_(index_dir=Path(index_dir), k=k, mode=mode, model=model,
-                                         retrieval=retrieval)
+    mode = settings.mode
     gen = None
     effective = mode
     load = getattr(pipeline, "load_generator", None) or getattr(pipeline, "_load_generator", None)
@@ -398,16 +399,26 @@ def run_questions(
     """Ask every question (the first `limit`), score it, and write the run folder.
 
     `answer_fn(question, *, index, index_dir, k, mode, model, retrieval) -> Answer` defaults to
-    `rag.pipeline.ask` (temperature 0 and a fixed seed come from its settings, so a run repeats).
+    `rag.pipeline.ask` with the LLM loaded once; `index` is the opened index, or None when there
+    is none at `index_dir` and an `answer_fn` was given. An error from the answerer stops the run
+    (questions.jsonl keeps the questions done so far).
     """
     t_start = time.perf_counter()
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    from .retrieval import RETRIEVAL_MODES, open_index
+
     if k < 1:
         raise InputError(f"k must be at least 1, not {k}")
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, not {limit}")
+    if mode not in ("auto", "llm", "extractive"):
+        raise InputError(f"mode must be one of auto, llm, extractive, not {mode!r}")
+    if retrieval not in RETRIEVAL_MODES:
+        raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
     questions = load_questions(questions_path)[:limit]
-    from .retrieval import open_index
+    # Temperature 0 and the fixed seed come from here, so a run repeats.
+    settings_used = Settings.from_env().with_(index_dir=Path(index_dir), k=k, mode=mode, model=model,
+                                              retrieval=retrieval)
 
     try:
         idx = open_index(index_dir)
@@ -421,7 +432,10 @@ def run_questions(
     answerer = "rag.pipeline.ask" if answer_fn is None else _callable_name(answer_fn)
     try:
         if answer_fn is None:
-            answer_fn, effective_mode, gen = _default_answer_fn(index_dir, mode, model, k, retrieval)
+            answer_fn, effective_mode, gen = _default_answer_fn(settings_used)
+            if effective_mode != mode:
+                warnings.append("no LLM is available (see `rag models`): every question was answered "
+                                "extractively")
         if idx is not None:
             known = {d for d, *_ in idx.reader.documents()}
             missing = sorted({s for q in questions for s in q.sources} - known)
@@ -456,7 +470,6 @@ def run_questions(
             close()
 
     metrics, counts = aggregate_questions(rows, k)
-    s = Settings.from_env()
     settings = {
         "questions": str(Path(questions_path).resolve()),
         "index_dir": str(Path(index_dir).resolve()),
@@ -470,8 +483,8 @@ def run_questions(
         "k": k,
         "retrieval": retrieval,
         "limit": limit,
-        "temperature": s.temperature,
-        "seed": s.seed,
+        "temperature": settings_used.temperature,
+        "seed": settings_used.seed,
         "answerer": answerer,
         **_environment(),
     }
@@ -509,7 +522,7 @@ def _write_if_changed(path: Path, lines: Sequence[str]) -> bool:
     return True
 
 
-def _index_chunked(data: BeirData, index_root: Path, index_dir: Path, embedder: Any,
+def _index_chunked(data: BeirData, index_root: Path, index_dir: Path, embedder: "Embedder | str | None",
                    progress: ProgressFn | None) -> dict[str, Any]:
     """Index the corpus the way the bot indexes articles: a JSONL of the documents through
     `build_index` (its content diff makes an unchanged corpus cost nothing)."""
@@ -538,7 +551,7 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder: Any,
+def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder: "Embedder | str | None",
                     progress: ProgressFn | None) -> dict[str, Any]:
     """Index one passage per document, embedded as `(title + " " + text).strip()` like BEIR's
     SentenceBERT evaluation; the embedder truncates at its own limit (256 word pieces for
@@ -603,7 +616,7 @@ def run_beir(
     limit: int | None = None,
     split: str = "test",
     chunked: bool = True,
-    embedder: Any = None,
+    embedder: "Embedder | str | None" = None,
     out_dir: str | Path | None = None,
     name: str | None = None,
     progress: ProgressFn | None = None,

@@ -21,7 +21,7 @@ from . import prompts
 from .citations import check_citations
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import ABSTAIN_THRESHOLD, compose, idf_from_counts, score_sentences, unknown_names
+from .extractive import ABSTAIN_THRESHOLD, QUESTION_FRAME, compose, idf_from_counts, score_sentences, unknown_names
 from .retrieval import Index, open_index
 from .store import STOPWORDS
 from .types import Answer, Citation, Hit, Source
@@ -41,7 +41,7 @@ class Conversation:
     turns: list[tuple[str, str, str]] = field(default_factory=list)  # (asked, standalone, answer)
 
     def add(self, asked: str, answer: Answer) -> None:
-        self.turns.append((asked, answer.standalone_question or asked, answer.answer))
+        self.turns.append((asked, answer.standalone_question or answer.question, answer.answer))
 
     def reset(self) -> None:
         self.turns.clear()
@@ -64,14 +64,16 @@ def rewrite_follow_up(question: str, previous: str) -> str:
     words of its own), carry over the previous question's topic words it lacks."""
     q = question.strip()
     own = [w for w in re.findall(r"\w+", q.lower()) if w not in STOPWORDS]
-    leans = bool(_REFERRING.search(q)) or bool(_LEADING_JOINER.match(q)) or len(own) <= 2
+    names = [w for w in re.findall(r"\w+", q)[1:] if w[:1].isupper()]
+    leans = bool(_REFERRING.search(q)) or bool(_LEADING_JOINER.match(q)) or (len(own) <= 2 and not names)
     if not leans:
         return q
     q = _LEADING_JOINER.sub("", q)
     q = q[:1].upper() + q[1:]
     have = {w.lower() for w in re.findall(r"\w+", q)}
     topic = [w for w in re.findall(r"[\w’'-]+", previous)
-             if w.lower() not in STOPWORDS and w.lower() not in have and not _is_question_word(w)]
+             if w.lower() not in STOPWORDS and w.lower() not in have and not _is_question_word(w)
+             and w.lower() not in QUESTION_FRAME]
     topic = list(dict.fromkeys(topic))
     if not topic:
         return q
@@ -250,7 +252,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                           grammar=citation_grammar(len(used)) if use_grammar and used else None,
                           on_token=on_token)
     timings.update(prompt_tokens=n_tokens, completion_tokens=result.completion_tokens,
-                   ttft_ms=round(result.time_to_first_token_s * 1000, 1),
+                   ttft_ms=round((result.time_to_first_token_s or 0.0) * 1000, 1),
                    generation_ms=round(result.total_s * 1000, 1), tokens_per_s=round(result.tokens_per_s, 2),
                    passages_dropped=len(hits) - n_used)
     raw = result.text.strip()

@@ -372,6 +372,34 @@ def test_run_questions_warns_about_unknown_gold_sources(tmp_path: Path) -> None:
     assert len(res.warnings) == 1 and "zzz.txt" in res.warnings[0] and "a.txt" not in res.warnings[0]
 
 
+def test_run_questions_through_the_real_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default answerer (rag.pipeline.ask) on a tiny hashing index; no LLM can be found, so
+    "auto" answers extractively and says so."""
+    from rag.indexing import build_index
+
+    monkeypatch.setenv("RAG_MODELS_DIR", str(tmp_path / "no-models"))
+    _write(tmp_path / "docs" / "visit.txt", "Putin visits Vietnam\n\nPutin arrived in Hanoi on Thursday after "
+           "a visit to North Korea. Vietnam gave him a red-carpet welcome at the airport.\n")
+    _write(tmp_path / "docs" / "coffee.txt", "Coffee harvest\n\nVietnam is the second largest coffee exporter in "
+           "the world. Farmers in the Central Highlands grow robusta beans.\n")
+    build_index([tmp_path / "docs"], tmp_path / "index", embedder=HashingEmbedder(dim=64))
+    q = _write(tmp_path / "q.jsonl", "".join(json.dumps(r) + "\n" for r in [
+        {"id": "a", "question": "Where did Putin go after visiting North Korea?", "answers": ["Hanoi", "Vietnam"],
+         "sources": ["visit.txt"]},
+        {"id": "b", "question": "Which city will host the next BRICS summit?", "answerable": False},
+    ]))
+    res = run_questions(q, index_dir=tmp_path / "index", mode="auto", k=2, out_dir=tmp_path / "run")
+    assert res.settings["answerer"] == "rag.pipeline.ask" and res.settings["mode_used"] == "extractive"
+    assert any("extractively" in w for w in res.warnings)
+    assert res.settings["temperature"] == 0.0 and res.settings["seed"] == 0
+    rows = _rows(res.out_dir)
+    assert [r["id"] for r in rows] == ["a", "b"] and rows[0]["mode"] == "extractive"
+    assert rows[0]["retrieved"] and rows[0]["retrieved"][0]["doc_id"] in ("visit.txt", "coffee.txt")
+    assert rows[0]["scores"]["hit_at_2"] == 1.0  # both documents are among 2 passages of a 2-document index
+    assert "retrieval_ms" in rows[0]["timings"] and res.metrics["retrieval_ms_p50"] is not None
+    _check_run_folder(res.out_dir)
+
+
 # -- compare ----------------------------------------------------------------------------------
 
 

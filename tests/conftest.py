@@ -1,0 +1,46 @@
+"""Shared fixtures: a copy of the seeds, fast fakes for the heavy seams, and one real index
+(built once per test session with the bundled MiniLM embedder)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable copy of the five seed articles (no question set)."""
+    dst = tmp_path / "articles"
+    dst.mkdir()
+    for f in sorted(SEEDS.glob("*.txt")):
+        shutil.copy(f, dst / f.name)
+    return dst
+
+
+@pytest.fixture
+def hashing():
+    from rag.embedding import HashingEmbedder
+
+    return HashingEmbedder()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from rag.embedding import load_embedder
+
+    return load_embedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, minilm) -> Path:
+    """The seeds indexed with the real embedder, shared read-only by the tests that need it."""
+    from rag.indexing import build_index
+
+    index_dir = tmp_path_factory.mktemp("seed-index") / "index"
+    build_index([SEEDS], index_dir, embedder=minilm)
+    return index_dir
