@@ -20,8 +20,8 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 from .config import Settings
 from .errors import InputError, ModelError, RagError
-from .pipeline import MODES, NO_MODEL_HINT, Conversation, ask
-from .render import Style, answer_footer, hits_block, use_color
+from .pipeline import MODES, NO_MODEL_HINT, Conversation, ask, load_generator
+from .render import Style, after_stream, answer_footer, hits_block, use_color
 from .retrieval import open_index
 from .types import Answer
 
@@ -168,6 +168,7 @@ class Chat:
         self.read = read
         self.style = Style(use_color(out))
         self.gen = generator
+        self.owns_gen = False  # a generator given by the caller stays the caller's to close
         self.model_error: str | None = None  # why no generator could be loaded, once tried
         self.conv = _ShownConversation(self._show_rewrite)
         self.last: Answer | None = None
@@ -207,16 +208,9 @@ class Chat:
             return True
         if self.model_error is not None:
             return False
-        from .models import resolve_model
-
-        s = self.settings
         try:
-            path = resolve_model(s.model, s.models_dir)
-            self.say(self.style.dim(f"loading {path.name} …"))
-            from .generation import LlamaGenerator
-
-            self.gen = LlamaGenerator(path, device=s.device, gpu_layers=s.gpu_layers, seed=s.seed,
-                                      temperature=s.temperature)
+            self.gen, _ = load_generator(self.settings.with_(mode="llm"))
+            self.owns_gen = True
         except ModelError as exc:
             self.model_error = str(exc)
             return False
@@ -287,7 +281,7 @@ class Chat:
     def close(self) -> None:
         self.index.close()
         close = getattr(self.gen, "close", None)
-        if close is not None:
+        if self.owns_gen and close is not None:
             close()
 
     # -- a question ---------------------------------------------------------------------------
@@ -317,15 +311,8 @@ class Chat:
         self.last = answer
 
     def _show(self, answer: Answer) -> None:
-        streamed = self.turn.streamed
-        if not streamed or answer.abstained or streamed.strip() != answer.answer.strip():
-            # Abstentions are not streamed, and citation checking may have changed an LLM's text.
-            if streamed:
-                self.say()
-                self.say(self.style.dim("Checked answer:"))
-            self.say(answer.answer)
-        else:
-            self.say()
+        text = after_stream(self.turn.streamed, answer, self.style)
+        self.say(text if text else "")
         footer = answer_footer(answer, self.style, verbose=self.verbose)
         if footer:
             self.say(footer)
@@ -364,7 +351,7 @@ class Chat:
             self.say("the last answer used no passages.")
             return
         cited = sorted({c.n for c in self.last.citations})
-        head = f"passages behind: {self.last.question}"
+        head = f"passages behind: {self.last.standalone_question or self.last.question}"
         if cited:
             head += f"  (cited: {', '.join(f'[{n}]' for n in cited)})"
         self.say(self.style.dim(head))

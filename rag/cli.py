@@ -279,7 +279,7 @@ def ask(
 
     def body() -> None:
         from .pipeline import ask as ask_fn
-        from .render import Style, answer_footer, use_color
+        from .render import Style, after_stream, answer_footer, use_color
 
         s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
                       device=device, gpu_layers=gpu_layers)
@@ -304,17 +304,7 @@ def ask(
             data = dataclasses.asdict(answer)
             print(_to_json(data))
             return
-        if answer.standalone_question:
-            pass  # one-shot questions are never rewritten; chat shows rewrites itself
-        text = answer.answer
-        if not streamed or answer.abstained or "".join(streamed).strip() != text.strip():
-            # Abstentions are not streamed; a streamed LLM answer may have had markers removed.
-            if streamed:
-                print()
-                print(style.dim("Checked answer:"))
-            print(text)
-        else:
-            print()
+        print(after_stream("".join(streamed), answer, style))
         if show_prompt and answer.prompt is None:
             print(style.dim("(no prompt: the extractive answerer does not use an LLM)"))
         footer = answer_footer(answer, style, verbose=verbose)

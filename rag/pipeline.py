@@ -132,7 +132,7 @@ def ask(
         notice = None
         gen = generator
         if gen is None and s.mode in ("auto", "llm"):
-            gen, notice = _load_generator(s)
+            gen, notice = load_generator(s)
         use_llm = gen is not None and s.mode != "extractive"
 
         standalone = question.strip()
@@ -198,7 +198,9 @@ def _abstain_notice(unknown: Sequence[str], notice: str | None) -> str | None:
     return notice
 
 
-def _load_generator(s: Settings) -> tuple["Generator | None", str | None]:
+def load_generator(s: Settings) -> tuple["Generator | None", str | None]:
+    """The LLM the settings name (or the default one), or None plus a notice in auto mode when no
+    model is downloaded. Raises ModelError in llm mode."""
     from .models import resolve_model
 
     try:

@@ -99,6 +99,17 @@ def timing_block(answer: Answer) -> str:
     return " | ".join(parts)
 
 
+def after_stream(streamed: str, answer: Answer, style: Style) -> str:
+    """What to print once streaming ends: nothing but a newline when the streamed text is the
+    final answer; otherwise the final text (abstentions are not streamed, and citation checking
+    may have removed markers from an LLM's text)."""
+    if streamed and not answer.abstained and streamed.strip() == answer.answer.strip():
+        return ""
+    if streamed:
+        return "\n" + style.dim("Checked answer:") + "\n" + answer.answer
+    return answer.answer
+
+
 def answer_footer(answer: Answer, style: Style, verbose: bool = False) -> str:
     """Everything printed after the streamed answer text."""
     out = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -94,17 +94,32 @@ class Index:
 
     def search_documents(self, questions: Sequence[str], k: int = 100,
                          retrieval: str = "hybrid") -> list[list[tuple[str, float]]]:
-        """Documents ranked by their best passage (for document-level benchmarks such as BEIR)."""
+        """Documents ranked by their best passage (for document-level benchmarks such as BEIR).
+
+        Dense and lexical passage rankings are each reduced to documents (a document scores as its
+        best passage) before fusion, so a document is not counted twice through two passages.
+        """
+        if retrieval not in RETRIEVAL_MODES:
+            raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
         depth = max(k * 3, self.fusion.depth)
+        dense_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
+        lex_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
+        if retrieval in ("dense", "hybrid"):
+            dense_lists = self.reader.dense(self.embedder.embed(list(questions)), depth)
+        if retrieval in ("lexical", "hybrid"):
+            lex_lists = [self.reader.lexical(q, depth) for q in questions]
         out = []
-        for cands in self._ranked(questions, depth, retrieval):
-            rows = self.reader.chunk_rows([r for r, *_ in cands])
-            best: dict[str, float] = {}
-            for rowid, score, _, _ in cands:
-                d = rows[rowid].doc_id
-                if d not in best:  # candidates arrive best first
-                    best[d] = score
-            out.append(sorted(best.items(), key=lambda kv: -kv[1])[:k])
+        for dl, ll in zip(dense_lists, lex_lists):
+            rows = self.reader.chunk_rows([r for r, _ in dl] + [r for r, _ in ll])
+            dd = _best_per_doc(dl, rows)
+            ld = _best_per_doc(ll, rows)
+            if retrieval == "dense":
+                ranked = dd
+            elif retrieval == "lexical":
+                ranked = ld
+            else:
+                ranked = [(d, sc) for d, sc, _, _ in fuse(dd, ld, self.fusion)]
+            out.append(ranked[:k])
         return out
 
     def _ranked(self, questions: Sequence[str], depth: int,
@@ -164,8 +179,8 @@ class Index:
         ]
 
 
-def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
-         fusion: Fusion = FUSION) -> list[tuple[int, float, float | None, float | None]]:
+def fuse(dense: list[tuple[Any, float]], lexical: list[tuple[Any, float]],
+         fusion: Fusion = FUSION) -> list[tuple[Any, float, float | None, float | None]]:
     """Combine two ranked lists of (id, score) into one, best first."""
     d = dict(dense[:fusion.depth])
     lx = dict(lexical[:fusion.depth])
@@ -185,7 +200,14 @@ def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
     return [(i, s, d.get(i), lx.get(i)) for i, s in scored]
 
 
-def _minmax(scores: dict[int, float]) -> dict[int, float]:
+def _best_per_doc(ranked: list[tuple[int, float]], rows: dict[int, ChunkRow]) -> list[tuple[str, float]]:
+    best: dict[str, float] = {}
+    for rowid, score in ranked:  # best first, so the first passage of a document is its best
+        best.setdefault(rows[rowid].doc_id, score)
+    return list(best.items())
+
+
+def _minmax(scores: dict[Any, float]) -> dict[Any, float]:
     if not scores:
         return {}
     vals = np.fromiter(scores.values(), dtype=np.float64)
