@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import typer
 
@@ -342,6 +342,83 @@ def chat(
                       device=device, gpu_layers=gpu_layers)
         ensure_index(s.index_dir)
         run_chat(s, verbose=verbose)
+
+    _run(debug, body)
+
+
+# -- eval -------------------------------------------------------------------------------------
+@app.command("eval")
+def eval_(
+    path: Optional[Path] = typer.Argument(None, help="A questions .jsonl file, or a BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="auto | llm | extractive [default: auto]. Questions only."),
+    model: Optional[str] = typer.Option(None, "--model", help="LLM name from models.txt or a .gguf path. Questions only."),
+    k: Optional[int] = typer.Option(None, "-k", "--k", min=1, max=1000, help="Passages per question [default: 5]; documents per BEIR query [default: 100]."),
+    retrieval: Optional[str] = typer.Option(None, "--retrieval", help="dense | lexical | hybrid [default: hybrid]."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions / queries."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder [default: runs/<timestamp>-<name>/]."),
+    passage: bool = typer.Option(False, "--passage/--chunked", help="BEIR: one passage per document as BEIR does (--passage), or the project's own chunking (--chunked, default)."),
+    split: str = typer.Option("test", "--split", help="BEIR qrels split."),
+    compare: Optional[Tuple[Path, Path]] = typer.Option(None, "--compare", help="Compare two run folders (RUN_A RUN_B) instead of running."),
+    min_ndcg: Optional[float] = typer.Option(None, "--min-ndcg", help="Fail (exit 1) when nDCG@10 is below this."),
+    min_recall: Optional[float] = typer.Option(None, "--min-recall", help="Fail when recall@k is below this."),
+    min_mrr: Optional[float] = typer.Option(None, "--min-mrr", help="Fail when MRR@10 is below this."),
+    min_contains: Optional[float] = typer.Option(None, "--min-contains", help="Fail when the share of answers containing a gold answer is below this."),
+    min_f1: Optional[float] = typer.Option(None, "--min-f1", help="Fail when the mean token F1 is below this."),
+    min_citation_precision: Optional[float] = typer.Option(None, "--min-citation-precision", help="Fail when citation precision is below this."),
+    min_abstention: Optional[float] = typer.Option(None, "--min-abstention", help="Fail when abstention accuracy on unanswerable questions is below this."),
+    index_dir: Optional[Path] = IndexDirOpt,
+    as_json: bool = JsonOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Score the bot on a question set, or retrieval on a BEIR dataset, and write a run folder
+    (questions.jsonl, summary.json, report.md, metrics.png, latency.png).
+
+    Example: rag eval seeds/questions.jsonl --mode extractive --min-contains 0.8
+
+    Example: rag eval path/to/beir-scifact --retrieval hybrid --min-ndcg 0.73
+
+    Example: rag eval --compare runs/A runs/B
+    """
+
+    def body() -> None:
+        from .errors import InputError
+        from .evaluate import (check_thresholds, compare_runs, format_comparison, format_metrics,
+                               run_beir, run_questions)
+
+        if compare:
+            rows = compare_runs(*compare)
+            if as_json:
+                print(_to_json([{"metric": m, "a": a, "b": b, "delta": d} for m, a, b, d in rows]))
+            else:
+                print(format_comparison(rows, (compare[0].name, compare[1].name)))
+            return
+        if path is None:
+            raise InputError("give a questions .jsonl file or a BEIR folder (or --compare RUN_A RUN_B)")
+        s = _settings(index_dir=index_dir, mode=mode, retrieval=retrieval)
+        with _Progress("eval") as bar:
+            if path.is_dir():
+                result = run_beir(path, index_root=s.index_dir, retrieval=s.retrieval, k=k or 100, limit=limit,
+                                  split=split, chunked=not passage, out_dir=out, progress=bar)
+            else:
+                if not path.is_file():
+                    raise InputError(f"no question file or BEIR folder at {path}")
+                ensure_index(s.index_dir)
+                result = run_questions(path, index_dir=s.index_dir, mode=s.mode, model=model or s.model,
+                                       k=k or s.k, retrieval=s.retrieval, limit=limit, out_dir=out, progress=bar)
+        gates = {name: v for name, v in (("ndcg", min_ndcg), ("recall", min_recall), ("mrr", min_mrr),
+                                         ("contains", min_contains), ("f1", min_f1),
+                                         ("citation_precision", min_citation_precision),
+                                         ("abstention", min_abstention)) if v is not None}
+        failures = check_thresholds(result, gates)
+        if as_json:
+            print(_to_json({**dataclasses.asdict(result), "gate_failures": failures}))
+        else:
+            print(format_metrics(result))
+            print(f"run written to {result.out_dir}/")
+        for f in failures:
+            _stderr(f"gate failed: {f}")
+        if failures:
+            raise typer.Exit(1)
 
     _run(debug, body)
 

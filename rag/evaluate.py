@@ -368,8 +368,8 @@ def _default_answer_fn(settings: Settings) -> tuple[AnswerFn, str, Any]:
     mode = settings.mode
     gen = None
     effective = mode
-    load = getattr(pipeline, "load_generator", None) or getattr(pipeline, "_load_generator", None)
-    if mode in ("auto", "llm") and load is not None:
+    load = pipeline.load_generator
+    if mode in ("auto", "llm"):
         gen, _ = load(settings)  # ModelError in "llm" mode when the model is missing: let it out
         if gen is None:
             effective = "extractive"  # "auto" without a model: do not try to load it per question

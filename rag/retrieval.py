@@ -101,7 +101,7 @@ class Index:
         """
         if retrieval not in RETRIEVAL_MODES:
             raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
-        depth = max(k * 3, self.fusion.depth)
+        depth = max(k * 5, self.fusion.depth)
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
         lex_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
         if retrieval in ("dense", "hybrid"):
