@@ -61,9 +61,7 @@ def main() -> None:
     # Build (or reuse) the chunked index exactly as `rag eval` does, via a one-query run.
     res = run_beir(args.dataset, index_root=args.index_root, retrieval="dense", limit=1,
                    runs_root=Path("/tmp/rag-bench-runs"))
-    index_dir = Path(res.summary["settings"]["index_dir"]) if "index_dir" in res.summary.get("settings", {}) else None
-    if index_dir is None:
-        raise SystemExit("run_beir did not report its index folder")
+    index_dir = Path(res.settings["index_dir"])
     idx = Index(index_dir)
 
     depth = 300

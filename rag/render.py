@@ -89,7 +89,8 @@ def timing_block(answer: Answer) -> str:
     parts = [f"device: {answer.device}", f"mode: {answer.mode}"]
     if answer.model:
         parts.append(f"model: {answer.model}")
-    for key, label, unit in (("rewrite_ms", "rewrite", "ms"), ("retrieval_ms", "retrieval", "ms"),
+    for key, label, unit in (("embedder_load_ms", "embedder load", "ms"), ("rewrite_ms", "rewrite", "ms"),
+                             ("retrieval_ms", "retrieval", "ms"),
                              ("scoring_ms", "sentence scoring", "ms"), ("prompt_tokens", "prompt tokens", ""),
                              ("ttft_ms", "time to first token", "ms"), ("tokens_per_s", "tokens/s", ""),
                              ("generation_ms", "generation", "ms"), ("total_ms", "total", "ms"),
