@@ -34,6 +34,12 @@ app.add_typer(models_app, name="models")
 IndexDirOpt = typer.Option(None, "--index-dir", help="Index folder [env: RAG_INDEX_DIR; default: index/].")
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks on errors.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of text.")
+KOpt = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve.")
+ModeOpt = typer.Option("auto", "--mode", help="auto (the LLM when one is downloaded) | llm | extractive.")
+ModelOpt = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf.")
+RetrievalOpt = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid.")
+DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM).")
+GpuLayersOpt = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU.")
 
 
 def _stderr(msg: str) -> None:
@@ -258,12 +264,12 @@ def ensure_index(index_dir: Path) -> None:
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="Your question about the articles."),
-    k: int = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve."),
-    mode: str = typer.Option("auto", "--mode", help="auto (LLM if one is present) | llm | extractive."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf."),
-    retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM)."),
-    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU."),
+    k: int = KOpt,
+    mode: str = ModeOpt,
+    model: Optional[str] = ModelOpt,
+    retrieval: str = RetrievalOpt,
+    device: str = DeviceOpt,
+    gpu_layers: Optional[int] = GpuLayersOpt,
     index_dir: Optional[Path] = IndexDirOpt,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt given to the model."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print retrieval time, prompt tokens, time to first token, tokens/s, device."),
@@ -317,12 +323,12 @@ def ask(
 # -- chat -------------------------------------------------------------------------------------
 @app.command()
 def chat(
-    k: int = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve."),
-    mode: str = typer.Option("auto", "--mode", help="auto | llm | extractive."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf."),
-    retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM)."),
-    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU."),
+    k: int = KOpt,
+    mode: str = ModeOpt,
+    model: Optional[str] = ModelOpt,
+    retrieval: str = RetrievalOpt,
+    device: str = DeviceOpt,
+    gpu_layers: Optional[int] = GpuLayersOpt,
     index_dir: Optional[Path] = IndexDirOpt,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print timings after each answer."),
     debug: bool = DebugOpt,

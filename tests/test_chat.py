@@ -345,10 +345,7 @@ def test_ctrl_c_while_the_llm_writes(settings: Settings, seed_index: Path, minil
     """A real generation stopped part-way: llama.cpp's generator swallows the KeyboardInterrupt and
     returns the partial text; the chat says [stopped] and the same model answers the next question."""
     pytest.importorskip("llama_cpp")
-    try:
-        from tests.tiny_gguf import make_tiny_gguf
-    except ImportError:  # tests/ itself on sys.path
-        from tiny_gguf import make_tiny_gguf  # type: ignore[no-redef]
+    from tests.tiny_gguf import make_tiny_gguf
     from rag.generation import LlamaGenerator
 
     model = make_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")

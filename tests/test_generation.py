@@ -24,10 +24,7 @@ from rag.generation import (
     physical_cores,
 )
 
-try:
-    from tests.tiny_gguf import CONTEXT_LENGTH, make_tiny_gguf
-except ImportError:  # run as `pytest` from an installed package: tests/ itself is on sys.path
-    from tiny_gguf import CONTEXT_LENGTH, make_tiny_gguf  # type: ignore[no-redef]
+from tests.tiny_gguf import CONTEXT_LENGTH, make_tiny_gguf
 
 CUSTOM_TEMPLATE = (
     "{{ bos_token }}"

@@ -29,10 +29,7 @@ from rag.models import (
     resolve_model,
 )
 
-try:
-    from tests.tiny_gguf import make_tiny_gguf
-except ImportError:  # run as `pytest` from an installed package: tests/ itself is on sys.path
-    from tiny_gguf import make_tiny_gguf  # type: ignore[no-redef]
+from tests.tiny_gguf import make_tiny_gguf
 
 REPO = "test-org/tiny-GGUF"
 FILENAME = "tiny.gguf"
