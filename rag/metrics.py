@@ -105,6 +105,9 @@ def strip_citations(text: str) -> str:
     return _MARKERS.sub("", text)
 
 
+_SYMBOLS = re.compile(r"[$€£¥₫/]")
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD normalization: lower case, no punctuation, no articles a/an/the, single spaces.
 
@@ -128,12 +131,14 @@ def contains_answer(prediction: str, golds: Iterable[str]) -> bool:
     """Whether some normalized gold answer occurs in the normalized prediction.
 
     Matched on word boundaries, not characters: the gold "no" must not be found in "north".
-    Golds that normalize to nothing (e.g. "the") are ignored.
+    An inflected form still counts ("support" in "supported"), and a currency sign does not glue
+    a number to its unit ("3.6 billion" in "US$3.6 billion"). Golds that normalize to nothing
+    (e.g. "the") are ignored.
     """
-    pred = f" {normalize_answer(prediction)} "
+    pred = normalize_answer(_SYMBOLS.sub(" ", prediction))
     for g in golds:
-        ng = normalize_answer(g)
-        if ng and f" {ng} " in pred:
+        ng = normalize_answer(_SYMBOLS.sub(" ", g))
+        if ng and re.search(rf"(?:^| ){re.escape(ng)}(?:s|es|d|ed|ing)?(?= |$)", pred):
             return True
     return False
 

@@ -266,7 +266,9 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
     check = check_citations(raw, used, embedder=idx.embedder)
     timings["total_ms"] = _ms(t0)
     return Answer(answer=check.text, citations=check.citations, abstained=False, timings=timings,
-                  invalid_citations=check.invalid, unsupported_sentences=check.unsupported,
+                  invalid_citations=check.invalid,
+                  # A sentence without any citation has nothing backing it either.
+                  unsupported_sentences=check.unsupported + check.uncited,
                   **base)  # type: ignore[arg-type]
 
 

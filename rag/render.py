@@ -118,7 +118,7 @@ def answer_footer(answer: Answer, style: Style, verbose: bool = False) -> str:
         out.append(style.red(f"Removed citation(s) to passages that do not exist: "
                              f"{', '.join(f'[{n}]' for n in answer.invalid_citations)}"))
     for s in answer.unsupported_sentences:
-        out.append(style.red(f"Not supported by the cited passage: {s}"))
+        out.append(style.red(f"Not supported by a cited passage: {s}"))
     block = sources_block(answer, style)
     if block:
         out.append("")

@@ -173,3 +173,13 @@ def test_percentile_matches_numpy_linear() -> None:
     with pytest.raises(ValueError):
         percentile(values, 101)
     assert latency_summary(values) == {"n": 5, "mean": 30.0, "p50": 30.0, "p95": pytest.approx(48.0)}
+
+
+def test_containment_survives_currency_signs_and_inflection_but_not_word_fragments():
+    from rag.metrics import contains_answer
+
+    assert contains_answer("Bilateral trade stood at US$3.6 billion in 2023.", ["3.6 billion"])
+    assert contains_answer("it would likely be supported by the public", ["support"])
+    assert contains_answer("Vietnam, Russia and the U.S. are not members of the ICC.", ["not a member"])
+    assert not contains_answer("He flew in from North Korea.", ["no"])
+    assert not contains_answer("US$36 billion", ["3.6 billion"])
