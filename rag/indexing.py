@@ -21,7 +21,7 @@ from .config import DEFAULT_EMBEDDER
 from .documents import Problem, load_documents
 from .embedding import Embedder, load_embedder
 from .errors import IndexMismatchError, InputError
-from .store import FTS_TOKENIZER, GenerationWriter, IndexLock, current_generation, read_manifest
+from .store import FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, current_generation, read_manifest
 from .types import Chunk, Document
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -83,8 +83,6 @@ def build_index(
 
         old: dict[str, tuple[str, str | None]] = {}
         if base is not None:
-            from .store import IndexReader
-
             reader = IndexReader(index_dir)
             old = {d: (sha, canon) for d, _, sha, canon in reader.documents()}
             reader.close()

@@ -166,7 +166,7 @@ def ask(
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
                           mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
                           timings=timings, model=gen.name if use_llm and gen else None,
-                          **{**common, "notice": _abstain_notice(unknown, common["notice"])})  # type: ignore[arg-type]
+                          **{**common, "notice": _abstain_notice(unknown, notice)})  # type: ignore[arg-type]
 
         if not use_llm:
             chosen = compose(scored)
@@ -179,9 +179,7 @@ def ask(
                 on_token(text)
             timings["total_ms"] = _ms(t0)
             return Answer(answer=text, citations=citations, abstained=False, mode="extractive",
-                          device="none", timings=timings,
-                          notice=notice if s.mode == "auto" else None,
-                          **{k_: v for k_, v in common.items() if k_ != "notice"})  # type: ignore[arg-type]
+                          device="none", timings=timings, **common)  # type: ignore[arg-type]
 
         assert gen is not None
         return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,

@@ -100,9 +100,8 @@ def _doc(result: LoadResult, doc_id: str):
 
 def test_seed_folder_loads_every_article(seed_result: LoadResult) -> None:
     assert sorted(d.id for d in seed_result.documents) == sorted(SEED_TITLES)
-    # questions.jsonl sits beside the articles: one clear problem for the file, not one per line.
-    assert [p.path for p in seed_result.problems] == [str(SEEDS / "questions.jsonl")]
-    assert "text" in seed_result.problems[0].message
+    # questions.jsonl sits beside the articles: a question set is skipped quietly, not a problem.
+    assert seed_result.problems == []
     assert seed_result.files_seen == 6
 
 
@@ -696,3 +695,13 @@ def test_hard_wrapped_text_file_is_unwrapped(tmp_path: Path) -> None:
         "The council voted on Tuesday to approve the new budget, officials said.\n\n"
         "A second paragraph starts here."
     )
+
+
+def test_a_question_set_is_skipped_but_other_records_are_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("A title\n\nA sentence of the article.\n", encoding="utf-8")
+    (tmp_path / "questions.jsonl").write_text('{"question": "Who?", "answers": ["x"]}\n', encoding="utf-8")
+    (tmp_path / "settings.jsonl").write_text('{"colour": "blue"}\n', encoding="utf-8")
+    result = load_documents([tmp_path])
+    assert [d.id for d in result.documents] == ["a.txt"]
+    assert [Path(p.path).name for p in result.problems] == ["settings.jsonl"]
+    assert "text" in result.problems[0].message
