@@ -30,8 +30,14 @@ _ABBREVIATIONS = {
     "approx", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
     "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "u.n", "d.c", "a.m", "p.m", "al", "cf",
 }
-_SENTENCE_END = re.compile(r"""[.!?…]+["'”’»)\]]*(?=\s+)""")
+# End punctuation, closing quotes, and any citation markers that close the sentence ("....[2] Next").
+_SENTENCE_END = re.compile(r"""[.!?…]+["'”’»)\]]*(?:\[\d+(?:\s*[,;]\s*\d+)*\])*(?=\s+)""")
 _HEADING_MAX_WORDS = 12
+
+
+# Bump when the splitting rules change, so that existing indexes are re-chunked rather than kept
+# with chunks the current code would not make (the manifest records it with the parameters).
+CHUNKER_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class ChunkingParams:
 
     def as_dict(self) -> dict[str, int]:
         return {
+            "version": CHUNKER_VERSION,
             "max_tokens": self.max_tokens,
             "target_tokens": self.target_tokens,
             "overlap": self.overlap,

@@ -46,7 +46,8 @@ def answer_sentences(text: str) -> list[str]:
             merged[-1] = merged[-1] + " " + s
         else:
             merged.append(s)
-    return merged
+    # A fragment of markers or punctuation alone is not a sentence.
+    return [s for s in merged if re.search(r"\w", _MARKER.sub("", s))]
 
 
 def markers(sentence: str) -> list[int]:

@@ -26,6 +26,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+from .citations import answer_sentences, markers, strip_markers
+
 Relevant = Collection[str] | Mapping[str, int]
 
 # -- retrieval --------------------------------------------------------------------------------
@@ -94,17 +96,9 @@ def ndcg_at_k(ranked: Sequence[str], relevance: Relevant, k: int = 10) -> float:
 # -- answers ----------------------------------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _ASCII_PUNCT = frozenset(string.punctuation)
 _DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 _KEEP_POINT = "\ue000"  # a private-use character: not punctuation, never in real text
-
-
-def strip_citations(text: str) -> str:
-    """The answer without its [n] / [1, 2] markers (they are not part of the answer's words)."""
-    return _MARKERS.sub("", text)
-
-
 _SYMBOLS = re.compile(r"[$€£¥₫/]")
 
 
@@ -116,7 +110,7 @@ def normalize_answer(text: str) -> str:
     become spaces, so a hyphenated answer matches its spelled-apart form, and a decimal point
     between digits is kept ("3.6" is not "36"; thousands commas still go: "3,600" = "3600").
     """
-    text = strip_citations(text).lower()
+    text = strip_markers(text).lower()
     text = "".join(" " if ch in "-–—" else ch for ch in text)  # "Putin-mania" ≈ "Putin mania"
     # A decimal point survives: SQuAD would make "3.6 billion" and "36 billion" the same answer.
     text = _DECIMAL_POINT.sub(_KEEP_POINT, text)
@@ -167,23 +161,6 @@ def token_f1(prediction: str, golds: Iterable[str]) -> float:
 # A sentence ends at . ! ? (then closing quotes/brackets and any [n] markers that follow it)
 # before whitespace, or at a line break. Deliberately simple: "U.S. officials" splits in two,
 # which only matters when one half carries a marker and the other does not.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*(?=\s|$)")
-_HAS_MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
-
-
-def answer_sentences(text: str) -> list[str]:
-    """The sentences of an answer, each with the markers that close it."""
-    out: list[str] = []
-    for line in text.split("\n"):
-        start = 0
-        for m in _SENTENCE_END.finditer(line):
-            out.append(line[start:m.end()])
-            start = m.end()
-        out.append(line[start:])
-    # A fragment of markers or punctuation alone is not a sentence.
-    return [s.strip() for s in out if re.search(r"\w", _MARKERS.sub("", s))]
-
-
 def citation_precision(cited_doc_ids: Iterable[str], gold_sources: Collection[str]) -> float | None:
     """Share of the distinct cited documents that are gold sources; None when nothing is cited."""
     cited = set(cited_doc_ids)
@@ -198,7 +175,7 @@ def citation_coverage(answer_text: str) -> float | None:
     sentences = answer_sentences(answer_text)
     if not sentences:
         return None
-    return sum(1 for s in sentences if _HAS_MARKER.search(s)) / len(sentences)
+    return sum(1 for s in sentences if markers(s)) / len(sentences)
 
 
 # -- latency ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import prompts
-from .citations import check_citations
+from .citations import check_citations, strip_markers
 from .config import Settings
 from .errors import InputError, ModelError
 from .extractive import ABSTAIN_THRESHOLD, QUESTION_FRAME, compose, idf_from_counts, score_sentences, unknown_names
@@ -85,15 +85,11 @@ def _is_question_word(w: str) -> bool:
 
 
 def _rewrite_with_llm(question: str, turns: Sequence[tuple[str, str, str]], generator: "Generator") -> str:
-    history = "\n".join(f"User: {std}\nAssistant: {_strip_citations(ans)}" for _, std, ans in turns[-3:])
+    history = "\n".join(f"User: {std}\nAssistant: {strip_markers(ans)}" for _, std, ans in turns[-3:])
     prompt = generator.render_chat(prompts.render("rewrite_system"),
                                    prompts.render("rewrite_user", history=history, question=question))
     out = generator.generate(prompt, max_tokens=64, stop=["\n"]).text.strip().strip('"')
     return out if 3 <= len(out) <= 400 else question
-
-
-def _strip_citations(text: str) -> str:
-    return re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", text)
 
 
 def ask(
