@@ -4,8 +4,8 @@ The public API (imported lazily so that `import rag` and `rag --help` stay fast)
 
     from rag import build_index, open_index, ask
     build_index(["seeds"], "index")
-    hits = open_index("index").search("Who welcomed Putin in Hanoi?", k=5)
-    answer = ask("Who welcomed Putin in Hanoi?", index_dir="index")
+    hits = open_index("index").search("Which Vietnamese president welcomed Putin in Hanoi?", k=5)
+    answer = ask("Which Vietnamese president welcomed Putin in Hanoi?", index_dir="index")
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from .errors import RagError
 
 app = typer.Typer(
     help="Ask questions about a folder of news articles and get answers with cited passages.\n\n"
-    "Example: rag index seeds/ && rag ask \"Who welcomed Putin in Hanoi?\"",
+    "Example: rag index seeds/ && rag ask \"Which Vietnamese president welcomed Putin in Hanoi?\"",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -183,7 +183,7 @@ def search(
 ) -> None:
     """Show the passages that best match QUESTION, best first.
 
-    Example: rag search "Who welcomed Putin in Hanoi?" -k 3
+    Example: rag search "Which Vietnamese president welcomed Putin in Hanoi?" -k 3
     """
 
     def body() -> None:
