@@ -22,22 +22,18 @@ import numpy as np
 
 from rag.evaluate import load_beir, run_beir
 from rag.metrics import ndcg_at_k, percentile, recall_at_k
-from rag.retrieval import FUSION, Fusion, Index, _best_per_doc, fuse
+from rag.retrieval import FUSION, Fusion, Index, fuse
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def doc_lists(idx: Index, queries: list[str], depth: int) -> tuple[list, list]:
-    """Per query: dense and lexical document rankings (best passage per document)."""
+    """Per query: dense and lexical document rankings (best passage per document), BEIR ids."""
     dense_all, lex_all = [], []
     for i in range(0, len(queries), 64):
-        batch = queries[i:i + 64]
-        dl = idx.reader.dense(idx.embedder.embed(batch), depth)
-        ll = [idx.reader.lexical(q, depth) for q in batch]
-        for d, lx in zip(dl, ll):
-            rows = idx.reader.chunk_rows([r for r, _ in d] + [r for r, _ in lx])
-            dense_all.append([(k.split("#", 1)[1], s) for k, s in _best_per_doc(d, rows)])
-            lex_all.append([(k.split("#", 1)[1], s) for k, s in _best_per_doc(lx, rows)])
+        for dd, ld in idx.document_lists(queries[i:i + 64], depth, "hybrid"):
+            dense_all.append([(d.split("#", 1)[1], s) for d, s in dd])
+            lex_all.append([(d.split("#", 1)[1], s) for d, s in ld])
     return dense_all, lex_all
 
 

@@ -187,6 +187,7 @@ def search(
     """
 
     def body() -> None:
+        from .render import Style, hits_block, use_color
         from .retrieval import open_index
 
         s = _settings(index_dir=index_dir)
@@ -195,19 +196,9 @@ def search(
         if as_json:
             print(_to_json(hits))
             return
-        if not hits:
-            print("no passage matches.")
-        for i, h in enumerate(hits, 1):
-            also = f"  (also in {', '.join(h.also_in)})" if h.also_in else ""
-            print(f"[{i}] {h.title} — {h.doc_id}  score {h.score:.3f}{also}")
-            print(_indent(h.text))
-            print()
+        print(hits_block(hits, Style(use_color(sys.stdout))) if hits else "no passage matches.")
 
     _run(debug, body)
-
-
-def _indent(text: str, prefix: str = "    ") -> str:
-    return "\n".join(prefix + line for line in text.splitlines())
 
 
 # -- info -------------------------------------------------------------------------------------
@@ -307,8 +298,7 @@ def ask(
 
         answer = ask_fn(question, settings=s, on_token=on_token, on_prompt=on_prompt)
         if as_json:
-            data = dataclasses.asdict(answer)
-            print(_to_json(data))
+            print(_to_json(answer))
             return
         print(after_stream("".join(streamed), answer, style))
         if show_prompt and answer.prompt is None:

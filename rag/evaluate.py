@@ -368,9 +368,8 @@ def _default_answer_fn(settings: Settings) -> tuple[AnswerFn, str, Any]:
     mode = settings.mode
     gen = None
     effective = mode
-    load = pipeline.load_generator
     if mode in ("auto", "llm"):
-        gen, _ = load(settings)  # ModelError in "llm" mode when the model is missing: let it out
+        gen, _ = pipeline.load_generator(settings)  # ModelError in "llm" mode when the model is missing: let it out
         if gen is None:
             effective = "extractive"  # "auto" without a model: do not try to load it per question
 
@@ -405,14 +404,15 @@ def run_questions(
     """
     t_start = time.perf_counter()
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    from .pipeline import MODES
     from .retrieval import RETRIEVAL_MODES, open_index
 
     if k < 1:
         raise InputError(f"k must be at least 1, not {k}")
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, not {limit}")
-    if mode not in ("auto", "llm", "extractive"):
-        raise InputError(f"mode must be one of auto, llm, extractive, not {mode!r}")
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if retrieval not in RETRIEVAL_MODES:
         raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
     questions = load_questions(questions_path)[:limit]

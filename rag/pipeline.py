@@ -138,9 +138,10 @@ def ask(
             timings["rewrite_ms"] = _ms(t)
 
         t = time.perf_counter()
-        if s.retrieval != "lexical":
-            idx.embedder  # noqa: B018 - load it here so its one-time cost is not counted as retrieval
-            timings["embedder_load_ms"] = _ms(t)
+        # Sentence scoring needs the embedder whatever the retrieval: load it here, so its one-time
+        # cost is reported on its own rather than inside retrieval or scoring.
+        idx.embedder  # noqa: B018
+        timings["embedder_load_ms"] = _ms(t)
         t = time.perf_counter()
         hits = idx.search(standalone, k=s.k, retrieval=s.retrieval)
         timings["retrieval_ms"] = _ms(t)

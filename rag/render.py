@@ -38,7 +38,7 @@ class Style:
         return self._wrap("31", text)
 
 
-def sources_block(answer: Answer, style: Style, width: int = 100) -> str:
+def sources_block(answer: Answer, style: Style) -> str:
     """The numbered sources under an answer: title, document id, and the quoted span the answer
     relies on, shown inside its passage with the cited words highlighted."""
     if answer.abstained or not answer.sources:
@@ -53,9 +53,9 @@ def sources_block(answer: Answer, style: Style, width: int = 100) -> str:
         quotes = [c for c in answer.citations if c.n == src.n]
         for c in {c.quote_start: c for c in quotes}.values():
             mark = "" if c.supported else style.red(f"  (weak support {c.support:.2f})")
-            lines.append(_indent(_in_context(src, c.quote_start, c.quote_end, style), width) + mark)
+            lines.append(_indent(_in_context(src, c.quote_start, c.quote_end, style)) + mark)
         if not quotes:
-            lines.append(_indent(_shorten(src.text, 300), width))
+            lines.append(_indent(_shorten(src.text, 300)))
     return "\n".join(lines)
 
 
@@ -73,9 +73,8 @@ def _in_context(src: Source, qs: int, qe: int, style: Style, around: int = 120) 
     return f"{lead}{before}{shown}{after}{tail}".replace("\n", " ")
 
 
-def _indent(text: str, width: int) -> str:
-    # Wrapping would break ANSI codes apart; indent only.
-    del width
+def _indent(text: str) -> str:
+    # Not wrapped: wrapping would break ANSI codes apart.
     return textwrap.indent(text, "    ")
 
 
@@ -136,6 +135,6 @@ def hits_block(hits: Sequence[object], style: Style) -> str:
     for i, h in enumerate(hits, 1):
         also = f"  (also in {', '.join(h.also_in)})" if h.also_in else ""  # type: ignore[attr-defined]
         lines.append(f"[{i}] {style.cyan(h.title)} — {h.doc_id}  score {h.score:.3f}{also}")  # type: ignore[attr-defined]
-        lines.append(textwrap.indent(h.text, "    "))  # type: ignore[attr-defined]
+        lines.append(_indent(h.text))  # type: ignore[attr-defined]
         lines.append("")
     return "\n".join(lines).rstrip()

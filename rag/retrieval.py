@@ -94,25 +94,9 @@ class Index:
 
     def search_documents(self, questions: Sequence[str], k: int = 100,
                          retrieval: str = "hybrid") -> list[list[tuple[str, float]]]:
-        """Documents ranked by their best passage (for document-level benchmarks such as BEIR).
-
-        Dense and lexical passage rankings are each reduced to documents (a document scores as its
-        best passage) before fusion, so a document is not counted twice through two passages.
-        """
-        if retrieval not in RETRIEVAL_MODES:
-            raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
-        depth = max(k * 5, self.fusion.depth)
-        dense_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
-        lex_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
-        if retrieval in ("dense", "hybrid"):
-            dense_lists = self.reader.dense(self.embedder.embed(list(questions)), depth)
-        if retrieval in ("lexical", "hybrid"):
-            lex_lists = [self.reader.lexical(q, depth) for q in questions]
+        """Documents ranked by their best passage (for document-level benchmarks such as BEIR)."""
         out = []
-        for dl, ll in zip(dense_lists, lex_lists):
-            rows = self.reader.chunk_rows([r for r, _ in dl] + [r for r, _ in ll])
-            dd = _best_per_doc(dl, rows)
-            ld = _best_per_doc(ll, rows)
+        for dd, ld in self.document_lists(questions, max(k * 5, self.fusion.depth), retrieval):
             if retrieval == "dense":
                 ranked = dd
             elif retrieval == "lexical":
@@ -122,24 +106,40 @@ class Index:
             out.append(ranked[:k])
         return out
 
-    def _ranked(self, questions: Sequence[str], depth: int,
-                retrieval: str) -> list[list[tuple[int, float, float | None, float | None]]]:
-        """Per question: (row id, fused score, dense score, lexical score), best first."""
+    def document_lists(self, questions: Sequence[str], depth: int, retrieval: str = "hybrid"
+                       ) -> list[tuple[list[tuple[str, float]], list[tuple[str, float]]]]:
+        """Per question: the dense and the lexical document rankings, unfused. Each passage
+        ranking is reduced to documents (a document scores as its best passage) before any
+        fusion, so a document is not counted twice through two of its passages."""
+        out = []
+        for dl, ll in zip(*self._candidates(questions, depth, retrieval)):
+            rows = self.reader.chunk_rows([r for r, _ in dl] + [r for r, _ in ll])
+            out.append((_best_per_doc(dl, rows), _best_per_doc(ll, rows)))
+        return out
+
+    def _candidates(self, questions: Sequence[str], depth: int, retrieval: str
+                    ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
+        """Per question: top-`depth` (row id, score) from the dense and the lexical index; an
+        empty list for the one the retrieval mode does not use."""
         if retrieval not in RETRIEVAL_MODES:
             raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
         for q in questions:
             if not q or not q.strip():
                 raise InputError("the question is empty")
-        depth = max(depth, self.fusion.depth) if retrieval == "hybrid" else depth
         dense_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
-        if retrieval in ("dense", "hybrid"):
-            qv = self.embedder.embed(list(questions))
-            dense_lists = self.reader.dense(qv, depth)
         lex_lists: list[list[tuple[int, float]]] = [[] for _ in questions]
+        if retrieval in ("dense", "hybrid"):
+            dense_lists = self.reader.dense(self.embedder.embed(list(questions)), depth)
         if retrieval in ("lexical", "hybrid"):
             lex_lists = [self.reader.lexical(q, depth) for q in questions]
+        return dense_lists, lex_lists
+
+    def _ranked(self, questions: Sequence[str], depth: int,
+                retrieval: str) -> list[list[tuple[int, float, float | None, float | None]]]:
+        """Per question: (row id, fused score, dense score, lexical score), best first."""
+        depth = max(depth, self.fusion.depth) if retrieval == "hybrid" else depth
         out = []
-        for dl, ll in zip(dense_lists, lex_lists):
+        for dl, ll in zip(*self._candidates(questions, depth, retrieval)):
             if retrieval == "dense":
                 out.append([(r, s, s, None) for r, s in dl])
             elif retrieval == "lexical":
