@@ -22,7 +22,7 @@ from .chunking import split_sentences
 from .citations import content_words
 from .embedding import Embedder
 from .store import STOPWORDS
-from .types import Hit
+from .types import Citation, Hit
 
 # Calibrated on seeds/questions.jsonl (README, "Abstention"): lowest best-sentence score of an
 # answerable question 0.921, highest of an unanswerable one 0.584; the threshold sits between.
@@ -231,3 +231,15 @@ def idf_from_counts(doc_freq: Callable[[Sequence[str]], dict[str, int]], n_docs:
 
     return idf
 
+
+
+def extractive_answer(scored: Sequence[ScoredSentence], hits: Sequence[Hit]) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text (best sentences, each followed by its `[n]`) and its citations. The one
+    entry point for answering without an LLM, also used as the LLM path's fallback."""
+    chosen = compose(scored)
+    text = " ".join(f"{c.text} [{c.hit + 1}]" for c in chosen)
+    citations = tuple(
+        Citation(n=c.hit + 1, doc_id=hits[c.hit].doc_id, chunk_id=hits[c.hit].chunk_id,
+                 title=hits[c.hit].title, quote=c.text, quote_start=c.start, quote_end=c.end,
+                 sentence=c.text, support=1.0, supported=True) for c in chosen)
+    return text, citations

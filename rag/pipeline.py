@@ -21,10 +21,11 @@ from . import prompts
 from .citations import check_citations, strip_markers
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import ABSTAIN_THRESHOLD, QUESTION_FRAME, compose, idf_from_counts, score_sentences, unknown_names
+from .extractive import (ABSTAIN_THRESHOLD, QUESTION_FRAME, extractive_answer, idf_from_counts, score_sentences,
+                         unknown_names)
 from .retrieval import Index, open_index
 from .store import STOPWORDS
-from .types import Answer, Citation, Hit, Source
+from .types import Answer, Hit, Source
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generation import Generator
@@ -166,12 +167,7 @@ def ask(
                           **{**common, "notice": _abstain_notice(unknown, notice)})  # type: ignore[arg-type]
 
         if not use_llm:
-            chosen = compose(scored)
-            text = " ".join(f"{c.text} [{c.hit + 1}]" for c in chosen)
-            citations = tuple(
-                Citation(n=c.hit + 1, doc_id=hits[c.hit].doc_id, chunk_id=hits[c.hit].chunk_id,
-                         title=hits[c.hit].title, quote=c.text, quote_start=c.start, quote_end=c.end,
-                         sentence=c.text, support=1.0, supported=True) for c in chosen)
+            text, citations = extractive_answer(scored, hits)
             if on_token:
                 on_token(text)
             timings["total_ms"] = _ms(t0)
