@@ -40,6 +40,8 @@ ModelOpt = typer.Option(None, "--model", help="Model name from models.txt or pat
 RetrievalOpt = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid.")
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM).")
 GpuLayersOpt = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU.")
+StoreOpt = typer.Option(None, "--store", help="Keep the index in Milvus: milvus://HOST:PORT/COLLECTION "
+                        "[env: RAG_STORE] (needs the scale extra; replaces --index-dir).")
 
 
 def _stderr(msg: str) -> None:
@@ -126,6 +128,9 @@ def index(
     index_dir: Optional[Path] = IndexDirOpt,
     embedder: Optional[str] = typer.Option(None, "--embedder", help="sentence-transformers model name or path [default: all-MiniLM-L6-v2, bundled]."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything (needed to change embedder)."),
+    store: Optional[str] = StoreOpt,
+    ray: Optional[str] = typer.Option(None, "--ray", help="Embed on a Ray cluster: auto (the running one, else a "
+                                      "local one) | local | HOST:PORT | ray://HOST:10001 (needs the scale extra)."),
     as_json: bool = JsonOpt,
     debug: bool = DebugOpt,
 ) -> None:
@@ -140,10 +145,18 @@ def index(
     def body() -> None:
         from .indexing import build_index
 
-        s = _settings(index_dir=index_dir)
+        s = _settings(index_dir=index_dir, store=store)
         sources = paths or [default_corpus()]
         with _Progress("indexing") as bar:
-            report = build_index(sources, s.index_dir, embedder=embedder or None, rebuild=rebuild, progress=bar)
+            if ray:  # optional: rag/distributed.py
+                from .config import DEFAULT_EMBEDDER
+                from .distributed import RayEmbedder
+
+                with RayEmbedder(embedder or _built_embedder(s.index_dir) or DEFAULT_EMBEDDER, ray) as remote:
+                    _stderr(f"embedding on Ray: {remote.workers} worker(s)")
+                    report = build_index(sources, s.index_dir, embedder=remote, rebuild=rebuild, progress=bar)
+            else:
+                report = build_index(sources, s.index_dir, embedder=embedder or None, rebuild=rebuild, progress=bar)
         for p in report.problems:
             _stderr(f"skipped {p.path}: {p.message}")
         if as_json:
@@ -152,6 +165,18 @@ def index(
         print(_index_summary(report))
 
     _run(debug, body)
+
+
+def _built_embedder(index_dir: Path) -> Optional[str]:
+    """The embedder an existing index (folder or store) was built with, if any."""
+    from .errors import NoIndexError
+    from .retrieval import open_index
+
+    try:
+        with open_index(index_dir) as idx:
+            return str(idx.manifest["embedder"]["name"])
+    except NoIndexError:
+        return None
 
 
 def _index_summary(report: Any) -> str:
@@ -178,6 +203,7 @@ def search(
     k: int = typer.Option(5, "-k", "--k", min=1, max=100, help="How many passages."),
     retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
     index_dir: Optional[Path] = IndexDirOpt,
+    store: Optional[str] = StoreOpt,
     as_json: bool = JsonOpt,
     debug: bool = DebugOpt,
 ) -> None:
@@ -190,7 +216,7 @@ def search(
         from .render import Style, hits_block, use_color
         from .retrieval import open_index
 
-        s = _settings(index_dir=index_dir)
+        s = _settings(index_dir=index_dir, store=store)
         with open_index(s.index_dir) as idx:
             hits = idx.search(question, k=k, retrieval=retrieval)
         if as_json:
@@ -203,7 +229,8 @@ def search(
 
 # -- info -------------------------------------------------------------------------------------
 @app.command()
-def info(index_dir: Optional[Path] = IndexDirOpt, as_json: bool = JsonOpt, debug: bool = DebugOpt) -> None:
+def info(index_dir: Optional[Path] = IndexDirOpt, store: Optional[str] = StoreOpt, as_json: bool = JsonOpt,
+         debug: bool = DebugOpt) -> None:
     """Describe the index: documents, chunks, embedder, size on disk.
 
     Example: rag info --index-dir index/
@@ -212,7 +239,18 @@ def info(index_dir: Optional[Path] = IndexDirOpt, as_json: bool = JsonOpt, debug
     def body() -> None:
         from .store import IndexReader
 
-        s = _settings(index_dir=index_dir)
+        s = _settings(index_dir=index_dir, store=store)
+        if s.store:  # optional: rag/milvus_store.py
+            from .milvus_store import store_info
+
+            data = store_info(s.store)
+            if as_json:
+                print(_to_json(data))
+                return
+            for key in ("store", "collections", "documents", "indexed_documents", "chunks", "embedder",
+                        "chunking", "lexical", "written_at", "sources"):
+                print(f"{key + ':':<19} {data.get(key)}")
+            return
         reader = IndexReader(s.index_dir)
         m = reader.manifest
         data = {"index_dir": str(s.index_dir), "generation": reader.gen.name, **m["counts"],
@@ -241,6 +279,8 @@ def ensure_index(index_dir: Path) -> None:
     """First run: no index yet means build one from seeds/ (and say so) instead of failing."""
     from .store import current_generation_or_none
 
+    if str(index_dir).lower().startswith("milvus:"):
+        return  # a Milvus store is never built implicitly; opening an empty one says how
     if current_generation_or_none(index_dir) is not None:
         return
     from .indexing import build_index
@@ -262,6 +302,7 @@ def ask(
     device: str = DeviceOpt,
     gpu_layers: Optional[int] = GpuLayersOpt,
     index_dir: Optional[Path] = IndexDirOpt,
+    store: Optional[str] = StoreOpt,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt given to the model."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print retrieval time, prompt tokens, time to first token, tokens/s, device."),
     as_json: bool = JsonOpt,
@@ -279,7 +320,7 @@ def ask(
         from .render import Style, after_stream, answer_footer, use_color
 
         s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
-                      device=device, gpu_layers=gpu_layers)
+                      device=device, gpu_layers=gpu_layers, store=store)
         ensure_index(s.index_dir)
         style = Style(use_color(sys.stdout))
         streamed: list[str] = []
@@ -320,6 +361,7 @@ def chat(
     device: str = DeviceOpt,
     gpu_layers: Optional[int] = GpuLayersOpt,
     index_dir: Optional[Path] = IndexDirOpt,
+    store: Optional[str] = StoreOpt,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print timings after each answer."),
     debug: bool = DebugOpt,
 ) -> None:
@@ -335,7 +377,7 @@ def chat(
         from .chat import run_chat
 
         s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
-                      device=device, gpu_layers=gpu_layers)
+                      device=device, gpu_layers=gpu_layers, store=store)
         ensure_index(s.index_dir)
         run_chat(s, verbose=verbose)
 
@@ -363,6 +405,7 @@ def eval_(
     min_citation_precision: Optional[float] = typer.Option(None, "--min-citation-precision", help="Fail when citation precision is below this."),
     min_abstention: Optional[float] = typer.Option(None, "--min-abstention", help="Fail when abstention accuracy on unanswerable questions is below this."),
     index_dir: Optional[Path] = IndexDirOpt,
+    store: Optional[str] = StoreOpt,
     as_json: bool = JsonOpt,
     debug: bool = DebugOpt,
 ) -> None:
@@ -390,8 +433,12 @@ def eval_(
             return
         if path is None:
             raise InputError("give a questions .jsonl file or a BEIR folder (or --compare RUN_A RUN_B)")
-        s = _settings(index_dir=index_dir, mode=mode, retrieval=retrieval)
+        s = _settings(index_dir=index_dir, mode=mode, retrieval=retrieval, store=store)
         with _Progress("eval") as bar:
+            if path.is_dir() and s.store:
+                raise InputError("BEIR evaluation on a Milvus store is not wired into `rag eval` yet (it "
+                                 "writes its corpus beside a local index); run benchmarks/bench_cluster.py "
+                                 f"{path} --work DIR, which indexes it into Milvus and scores it the same way")
             if path.is_dir():
                 result = run_beir(path, index_root=s.index_dir, retrieval=s.retrieval, k=k or 100, limit=limit,
                                   split=split, chunked=not passage, out_dir=out, progress=bar)

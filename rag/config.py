@@ -33,6 +33,7 @@ class Settings:
     max_tokens: int = 512  # chunking budget is separate; this is the answer length cap
     temperature: float = 0.0
     seed: int = 0
+    store: str | None = None  # milvus://HOST:PORT/COLLECTION: the index lives there, not in index_dir
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -44,6 +45,8 @@ class Settings:
                 continue
             values[f.name] = _coerce(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("store"):  # a store URL takes the index folder's place everywhere
+            values["index_dir"] = values["store"]
         for key in ("index_dir", "models_dir"):
             if key in values and not isinstance(values[key], Path):
                 values[key] = Path(str(values[key]))

@@ -63,6 +63,11 @@ def build_index(
     Raises InputError when no document at all could be loaded (the existing index is left as
     it was); per-file problems are returned in the report while the other files are indexed.
     """
+    if str(index_dir).lower().startswith("milvus:"):  # optional store: rag/milvus_store.py
+        from .milvus_store import build_milvus_index
+
+        return build_milvus_index(paths, index_dir, embedder=embedder, params=params, rebuild=rebuild,
+                                  progress=progress)
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     loaded = load_documents([Path(p) for p in paths])

@@ -230,5 +230,10 @@ def _overlap(a: set, b: set) -> float:
 
 
 def open_index(index_dir: str | Path = "index", embedder: Embedder | str | None = None) -> Index:
+    """The index in `index_dir`, or in the Milvus store when it is a `milvus://HOST:PORT/NAME` URL."""
+    if str(index_dir).lower().startswith("milvus:"):  # optional store: rag/milvus_store.py
+        from .milvus_store import open_milvus_index
+
+        return open_milvus_index(index_dir, embedder)
     return Index(index_dir, embedder)
 

@@ -1,0 +1,159 @@
+"""Milvus store and Ray embedding against the local store and the single-process embedder.
+
+    python benchmarks/bench_cluster.py BEIR_FOLDER --work DIR [--port 19540] [--limit-docs N]
+
+On a BEIR dataset (chunked the project's way, as `rag eval` does):
+1. index it into a milvus-lite server on 127.0.0.1 (started and stopped here), embedding on a
+   local Ray cluster of 2 one-CPU workers;
+2. index it into the local store with the single-process embedder (torch using every core);
+3. score both (nDCG@10, Recall@100, MRR@10 on the split's judged queries, BEIR's
+   ignore_identical_ids) and time searches one query at a time (first 100 queries).
+Prints a JSON summary and writes it to DIR/summary.json. Figures are from one run on a shared
+machine: compare numbers of the same run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rag import metrics as M  # noqa: E402
+from rag.indexing import build_index  # noqa: E402
+from rag.retrieval import open_index  # noqa: E402
+
+
+def load_beir(folder: Path, split: str) -> tuple[dict, dict, dict]:
+    corpus = {}
+    with open(folder / "corpus.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            corpus[str(r["_id"])] = (r.get("title") or "", r.get("text") or "")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    queries = {}
+    with open(folder / "queries.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            if str(r["_id"]) in qrels:
+                queries[str(r["_id"])] = r["text"]
+    return corpus, queries, qrels
+
+
+def write_corpus(corpus: dict, path: Path, limit: int | None) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for did, (title, text) in corpus.items():
+            if limit is not None and n >= limit:
+                break
+            if not (title.strip() or text.strip()):
+                continue
+            fh.write(json.dumps({"id": did, "title": title, "text": text if text.strip() else title},
+                                ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def score(idx, queries: dict, qrels: dict, retrieval: str = "hybrid", k: int = 100) -> dict:
+    qids = list(queries)
+    per = {"ndcg_at_10": [], "recall_at_100": [], "mrr_at_10": []}
+    t = time.perf_counter()
+    for b in range(0, len(qids), 64):
+        part = qids[b:b + 64]
+        found = idx.search_documents([queries[q] for q in part], k=k + 1, retrieval=retrieval)
+        for q, docs in zip(part, found):
+            dups = idx.reader.duplicates_of(d for d, _ in docs)
+            ids = []
+            for d, _ in docs:
+                ids += [d, *dups.get(d, ())]
+            ranked = [x for x in (d.split("#", 1)[1] for d in ids) if x != q][:k]
+            per["ndcg_at_10"].append(M.ndcg_at_k(ranked, qrels[q], 10))
+            per["recall_at_100"].append(M.recall_at_k(ranked, qrels[q], k))
+            per["mrr_at_10"].append(M.mrr_at_k(ranked, qrels[q], 10))
+    batch_s = time.perf_counter() - t
+    lat = []
+    for q in qids[:100]:
+        t = time.perf_counter()
+        idx.search_documents([queries[q]], k=k + 1, retrieval=retrieval)
+        lat.append((time.perf_counter() - t) * 1000)
+    return {**{key: round(M.mean(v), 4) for key, v in per.items()}, "queries": len(qids),
+            "search_ms_p50": round(M.percentile(lat, 50), 1), "search_ms_p95": round(M.percentile(lat, 95), 1),
+            "queries_per_s_batched": round(len(qids) / batch_s, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("beir", type=Path)
+    ap.add_argument("--work", type=Path, required=True, help="scratch folder (indexes, server data)")
+    ap.add_argument("--port", type=int, default=19540)
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--embedder", default="all-MiniLM-L6-v2")
+    ap.add_argument("--limit-docs", type=int, default=None, help="index only the first N documents")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--skip-local", action="store_true")
+    args = ap.parse_args()
+
+    from rag.distributed import RayEmbedder
+    from rag.milvus_store import LiteServer, MilvusIndex
+
+    corpus, queries, qrels = load_beir(args.beir, args.split)
+    name = args.beir.name.removeprefix("beir-")
+    jsonl = args.work / f"beir-{name}.jsonl"
+    n_docs = write_corpus(corpus, jsonl, args.limit_docs)
+    out: dict = {"dataset": args.beir.name, "split": args.split, "documents": n_docs,
+                 "embedder": args.embedder, "machine": f"{platform.machine()}, shared CPU",
+                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    with LiteServer(args.work / "milvus-data", port=args.port) as server:
+        url = server.url(f"beir_{name}".replace("-", "_"))
+        t = time.perf_counter()
+        with RayEmbedder(args.embedder, "local", local_cpus=args.workers) as emb:
+            t_ready = time.perf_counter()
+            log(f"ray up with {emb.workers} workers in {t_ready - t:.1f}s")
+            rep = build_index([jsonl], url, embedder=emb, rebuild=True)
+            out["ray_milvus_index"] = {
+                "workers": emb.workers, "ray_start_s": round(t_ready - t, 1), "seconds": round(rep.seconds, 1),
+                "embed_s": round(rep.timings.get("chunk_embed_s", 0), 1), "chunks": rep.chunks,
+                "chunks_per_s": round(rep.embedded_chunks / rep.timings["chunk_embed_s"], 1),
+                "restarted_workers": emb.restarted_workers}
+        log(f"milvus+ray: {out['ray_milvus_index']}")
+        for ranker in ("rrf", "weighted", "client"):
+            with MilvusIndex(url, ranker=ranker) as idx:
+                out[f"milvus_{ranker}"] = score(idx, queries, qrels)
+            log(f"milvus {ranker}: {out[f'milvus_{ranker}']}")
+        with MilvusIndex(url) as idx:
+            for mode in ("dense", "lexical"):
+                out[f"milvus_{mode}"] = score(idx, queries, qrels, retrieval=mode)
+                log(f"milvus {mode}: {out[f'milvus_{mode}']}")
+        Path(args.work / "summary.json").write_text(json.dumps(out, indent=2))
+
+    if not args.skip_local:
+        local = args.work / "local-index"
+        rep = build_index([jsonl], local, embedder=args.embedder, rebuild=True)
+        out["single_process_local_index"] = {
+            "seconds": round(rep.seconds, 1), "embed_s": round(rep.timings.get("chunk_embed_s", 0), 1),
+            "chunks": rep.chunks, "chunks_per_s": round(rep.embedded_chunks / rep.timings["chunk_embed_s"], 1)}
+        log(f"local: {out['single_process_local_index']}")
+        with open_index(local) as idx:
+            for mode in ("hybrid", "dense", "lexical"):
+                out[f"local_{mode}"] = score(idx, queries, qrels, retrieval=mode)
+                log(f"local {mode}: {out[f'local_{mode}']}")
+    out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    Path(args.work / "summary.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

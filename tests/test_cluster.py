@@ -1,0 +1,225 @@
+"""The optional scale extra against real servers on 127.0.0.1: a milvus-lite gRPC server process
+and a local Ray cluster of two one-CPU workers, both started and stopped here. Skipped, with the
+reason, only when pymilvus / milvus-lite / ray are not installed (`pip install ".[scale]"`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import IndexMismatchError, InputError, NoIndexError
+from rag.indexing import build_index
+from rag.milvus_store import LiteServer, MilvusIndex, StoreURL, parse_store_url
+from rag.retrieval import open_index
+
+pytestmark = pytest.mark.cluster
+
+QUESTION = "Which Vietnamese president welcomed Putin in Hanoi?"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install '.[scale]')")
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install '.[scale]')")
+    server = LiteServer(tmp_path_factory.mktemp("milvus"), port=_free_port())
+    server.start()
+    yield server
+    server.stop()
+    assert server.proc is None
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install '.[scale]')")
+    root = str(Path(__file__).resolve().parent.parent)
+    ray.init(num_cpus=2, object_store_memory=200 * 1024 * 1024, include_dashboard=False,
+             log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": root}})
+    yield ray
+    ray.shutdown()
+
+
+# -- store URLs (no server) -------------------------------------------------------------------
+def test_store_urls_parse_in_both_spellings_and_bad_ones_are_errors():
+    assert parse_store_url("milvus://127.0.0.1:19530/news") == StoreURL("127.0.0.1", 19530, "news")
+    # a Path folds "//" into "/": the settings hold the store where the index folder would be
+    assert parse_store_url(Path("milvus://db.local:19530/news")) == StoreURL("db.local", 19530, "news")
+    assert parse_store_url("milvus://h:1/news/beir-scifact").collection == "news_beir_scifact"
+    assert parse_store_url("index") is None and parse_store_url(Path("/tmp/x")) is None
+    for bad in ("milvus://127.0.0.1/news", "milvus://h:1/", "milvus:news", "milvus://h:x/news"):
+        with pytest.raises(InputError):
+            parse_store_url(bad)
+
+
+def test_help_imports_neither_pymilvus_nor_ray():
+    import subprocess
+
+    code = ("import sys, rag.cli\n"
+            "try:\n    rag.cli.app(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pymilvus', 'ray', 'milvus_lite')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- Milvus store ----------------------------------------------------------------------------
+def test_milvus_store_gives_the_local_hits(milvus, corpus, tmp_path, hashing):
+    url = milvus.url("same_hits")
+    rep = build_index([corpus], url, embedder=hashing)
+    local = build_index([corpus], tmp_path / "local", embedder=hashing)
+    assert rep.written and (rep.documents, rep.chunks) == (local.documents, local.chunks)
+    assert rep.embedded_chunks == local.embedded_chunks
+    with open_index(url) as m, open_index(tmp_path / "local") as loc:
+        assert isinstance(m, MilvusIndex) and m.counts["chunks"] == loc.counts["chunks"]
+        # Dense retrieval is the same exact inner-product search: the same passages, same scores.
+        mh, lh = m.search(QUESTION, k=5, retrieval="dense"), loc.search(QUESTION, k=5, retrieval="dense")
+        assert [h.chunk_id for h in mh] == [h.chunk_id for h in lh]
+        assert np.allclose([h.score for h in mh], [h.score for h in lh], atol=1e-5)
+        # Passages carry the same spans and text as the local store's.
+        for a, b in zip(mh, lh):
+            assert (a.doc_id, a.title, a.text, a.start, a.end, a.heading) == (b.doc_id, b.title, b.text, b.start, b.end, b.heading)
+        # Lexical is Milvus' BM25: the passages found all hold a query word.
+        for h in m.search("Hanoi Putin", k=5, retrieval="lexical"):
+            assert "hanoi" in h.text.lower() or "putin" in h.text.lower() or "hanoi" in h.title.lower()
+        # Native hybrid search (RRF in Milvus) and the documents ranking.
+        hy = m.search(QUESTION, k=5)
+        assert len(hy) == 5 and all(h.score > 0 for h in hy)
+        assert hy[0].doc_id in {h.doc_id for h in lh[:3]}
+        docs = m.search_documents([QUESTION], k=3)[0]
+        assert len(docs) == 3 and len({d for d, _ in docs}) == 3
+        freq = m.reader.doc_freq(["putin", "zzzqqq"])
+        assert 0 < freq["putin"] <= m.counts["chunks"] and freq["zzzqqq"] == 0
+    for ranker in ("weighted", "client"):
+        with MilvusIndex(url, ranker=ranker) as m2:
+            assert len(m2.search(QUESTION, k=5)) == 5
+
+
+def test_milvus_store_is_incremental_by_content(milvus, corpus, hashing):
+    url = milvus.url("incremental")
+    first = build_index([corpus], url, embedder=hashing)
+    again = build_index([corpus], url, embedder=hashing)
+    assert not again.written and again.embedded_chunks == 0 and again.chunks == first.chunks
+
+    files = sorted(corpus.glob("*.txt"))
+    files[0].write_text(files[0].read_text(encoding="utf-8") + "\n\nA new closing paragraph about the summit.\n",
+                        encoding="utf-8")
+    files[1].unlink()
+    files[2].rename(corpus / "renamed.txt")  # same text, new id: its vectors are reused, not re-embedded
+    shutil.copy(files[3], corpus / "copy.txt")  # identical text: indexed once, recorded as a duplicate
+    rep = build_index([corpus], url, embedder=hashing)
+    assert rep.changed == (files[0].name,)
+    assert set(rep.removed) == {files[1].name, files[2].name}
+    assert set(rep.added) == {"renamed.txt", "copy.txt"}
+    assert rep.reused_chunks > 0
+    with open_index(url) as m:
+        ids = [d for d, *_ in m.reader.documents()]
+        assert files[1].name not in ids and "renamed.txt" in ids
+        assert m.reader.duplicates_of([files[3].name]) in ({files[3].name: ["copy.txt"]},
+                                                            {"copy.txt": [files[3].name]})
+        assert m.reader.chunks_of(files[1].name) == []
+        rows = m.reader.store.query_all(m.reader.store.chunks, ["chunk_id"])
+        assert len(rows) == len({r["chunk_id"] for r in rows}) == m.counts["chunks"]
+    local = build_index([corpus], Path(str(corpus) + "-local"), embedder=hashing)
+    assert rep.chunks == local.chunks and rep.documents == local.documents
+
+
+def test_milvus_manifest_is_checked_on_open(milvus, corpus):
+    url = milvus.url("manifest")
+    build_index([corpus], url, embedder="hashing-256")
+    with pytest.raises(IndexMismatchError):
+        open_index(url, embedder="hashing-128")
+    with pytest.raises(IndexMismatchError):
+        build_index([corpus], url, embedder="hashing-128")
+    rep = build_index([corpus], url, embedder="hashing-128", rebuild=True)
+    assert rep.rebuilt and rep.embedder == "hashing-128"
+    with open_index(url) as m:
+        assert m.manifest["embedder"]["dim"] == 128 and m.embedder.dim == 128
+    with pytest.raises(NoIndexError):
+        open_index(milvus.url("never_written"))
+
+
+def test_answers_and_cli_on_the_store(milvus, corpus, tmp_path):
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+    from rag.pipeline import ask
+
+    url = milvus.url("cli")
+    runner = CliRunner()
+    res = runner.invoke(app, ["index", str(corpus), "--store", url, "--embedder", "hashing-256"])
+    assert res.exit_code == 0, res.output
+    assert "5 documents" in res.output
+    res = runner.invoke(app, ["search", QUESTION, "--store", url, "-k", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["info", "--store", url, "--json"])
+    assert res.exit_code == 0 and '"chunks"' in res.output
+    answer = ask(QUESTION, index_dir=url, mode="extractive")
+    assert answer.sources and all(s.doc_id.endswith(".txt") for s in answer.sources)
+    env = {"RAG_STORE": url}
+    res = runner.invoke(app, ["ask", QUESTION, "--mode", "extractive", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["search", QUESTION, "--store", "milvus://127.0.0.1/x"])
+    assert res.exit_code == 1 and "HOST:PORT" in res.output
+
+
+# -- Ray ------------------------------------------------------------------------------------
+def test_ray_embedder_gives_the_same_vectors(ray_cluster, hashing):
+    from rag.distributed import RayEmbedder
+
+    texts = [f"passage {i} about the summit in Hanoi" for i in range(500)]
+    with RayEmbedder("hashing-256", batch_size=40) as remote:
+        assert remote.workers == 2
+        seen: list[int] = []
+        vecs = remote.embed(texts, progress=lambda done, total: seen.append(done))
+    assert seen[-1] == len(texts) and seen == sorted(seen)
+    assert np.allclose(vecs, hashing.embed(texts))
+    assert ray_cluster.is_initialized()  # it joined the running cluster and left it running
+
+
+def test_a_killed_ray_worker_loses_and_duplicates_nothing(ray_cluster, hashing):
+    from rag.distributed import RayEmbedder
+
+    texts = [f"text {i}: " + " ".join(f"w{j}" for j in range(i % 50)) for i in range(3000)]
+    with RayEmbedder("hashing-256", batch_size=20) as remote:
+        victim = remote.worker_pids()[0]
+        killed: list[int] = []
+
+        def progress(done: int, total: int) -> None:
+            if not killed:  # first batch back: the others are queued or running on both workers
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        vecs = remote.embed(texts, progress=progress)
+        assert killed and remote.restarted_workers >= 1
+        assert victim not in remote.worker_pids()
+    assert vecs.shape == (len(texts), 256)
+    assert np.allclose(vecs, hashing.embed(texts))
+
+
+@pytest.mark.model
+def test_index_with_ray_into_milvus_with_minilm(ray_cluster, milvus, corpus, tmp_path, minilm):
+    from rag.distributed import RayEmbedder
+
+    url = milvus.url("minilm_ray")
+    with RayEmbedder("all-MiniLM-L6-v2", batch_size=16) as remote:
+        rep = build_index([corpus], url, embedder=remote)
+    local = build_index([corpus], tmp_path / "local", embedder=minilm)
+    assert rep.chunks == local.chunks and rep.embedder == "all-MiniLM-L6-v2"
+    with open_index(url) as m, open_index(tmp_path / "local") as loc:
+        mh = m.search(QUESTION, k=5, retrieval="dense")
+        lh = loc.search(QUESTION, k=5, retrieval="dense")
+        assert [h.chunk_id for h in mh] == [h.chunk_id for h in lh]
+        assert np.allclose([h.score for h in mh], [h.score for h in lh], atol=1e-4)
