@@ -27,8 +27,14 @@ demo: $(STAMP)
 	$(BIN)/rag index seeds/
 	$(BIN)/rag ask "$(QUESTION)"
 
-test: $(STAMP)
+# `make test` also installs the optional scale extra (pymilvus, milvus-lite, ray) so the tests
+# against a local Milvus server and Ray cluster run too; `make demo` does not need it.
+test: $(STAMP) $(VENV)/.scale
 	$(BIN)/python -m pytest -q
+
+$(VENV)/.scale: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,scale]'
+	touch $@
 
 clean-index:
 	rm -rf index/gen-* index/CURRENT index/.lock index/.tmp-*

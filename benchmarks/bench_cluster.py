@@ -1,6 +1,7 @@
 """Milvus store and Ray embedding against the local store and the single-process embedder.
 
     python benchmarks/bench_cluster.py BEIR_FOLDER --work DIR [--port 19540] [--limit-docs N]
+    python benchmarks/bench_cluster.py BEIR_FOLDER --work DIR --throughput 1024 [--rounds 3]
 
 On a BEIR dataset (chunked the project's way, as `rag eval` does):
 1. index it into a milvus-lite server on 127.0.0.1 (started and stopped here), embedding on a
@@ -90,6 +91,69 @@ def score(idx, queries: dict, qrels: dict, retrieval: str = "hybrid", k: int = 1
             "queries_per_s_batched": round(len(qids) / batch_s, 1)}
 
 
+def throughput(jsonl: Path, embedder: str, n: int, rounds: int, workers: int) -> dict:
+    """Passages per second embedding the first `n` passages: single process (torch on every
+    core) vs a local Ray cluster of `workers` one-CPU actors, alternated `rounds` times (median).
+    Ray start-up and model loading are timed apart, not in the rate."""
+    import statistics
+
+    from rag.chunking import ChunkingParams, chunk_document, passage_text
+    from rag.distributed import RayEmbedder
+    from rag.documents import load_documents
+    from rag.embedding import load_embedder
+
+    single = load_embedder(embedder)
+    texts: list[str] = []
+    for d in load_documents([jsonl]).documents:
+        texts += [passage_text(d.title, c.heading, c.text) for c in chunk_document(d, single.count_tokens, ChunkingParams())]
+        if len(texts) >= n:
+            break
+    texts = texts[:n]
+    rates: dict[str, list[float]] = {"single": [], "ray": []}
+    t = time.perf_counter()
+    with RayEmbedder(embedder, "local", local_cpus=workers, batch_size=64) as remote:
+        remote.embed(texts[:workers * 64])  # every actor has loaded the model
+        startup = time.perf_counter() - t
+        for _ in range(rounds):
+            t = time.perf_counter()
+            single.embed(texts)
+            rates["single"].append(len(texts) / (time.perf_counter() - t))
+            t = time.perf_counter()
+            remote.embed(texts)
+            rates["ray"].append(len(texts) / (time.perf_counter() - t))
+    med = {k: round(statistics.median(v), 1) for k, v in rates.items()}
+    return {"passages": len(texts), "rounds": rounds, "workers": workers,
+            "single_per_s_median": med["single"], "ray_per_s_median": med["ray"],
+            "ray_over_single": round(med["ray"] / med["single"], 2),
+            "all_rates": {k: [round(x, 1) for x in v] for k, v in rates.items()},
+            "ray_start_and_load_s": round(startup, 1)}
+
+
+class StoredVectors:
+    """An embedder that returns the vectors a store already holds for each passage text (so a
+    second store gets byte-identical vectors without a second embedding pass). Tokens are
+    counted by the real model, so the chunks are the same. A passage it has no vector for is an
+    error, never a made-up vector."""
+
+    def __init__(self, idx, model: str) -> None:
+        from rag.chunking import passage_text
+        from rag.embedding import load_embedder
+
+        real = load_embedder(model)
+        self.name, self.dim, self.max_tokens = real.name, real.dim, real.max_tokens
+        self.count_tokens = real.count_tokens
+        rows = idx.reader.store.query_all(idx.reader.store.chunks, ["title", "heading", "text", "vec"])
+        self.vectors = {passage_text(r["title"], r["heading"] or None, r["text"]): r["vec"] for r in rows}
+
+    def embed(self, texts, *, batch_size=64, progress=None):
+        import numpy as np
+
+        missing = [t for t in texts if t not in self.vectors]
+        if missing:
+            raise KeyError(f"{len(missing)} passage(s) have no stored vector, e.g. {missing[0][:80]!r}")
+        return np.asarray([self.vectors[t] for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("beir", type=Path)
@@ -100,7 +164,22 @@ def main() -> None:
     ap.add_argument("--limit-docs", type=int, default=None, help="index only the first N documents")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-local", action="store_true")
+    ap.add_argument("--throughput", type=int, default=0, metavar="N",
+                    help="only compare embedding throughput on the first N passages (single vs Ray)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--local-from-milvus", action="store_true",
+                    help="build the local store from the vectors already in the Milvus store (no second "
+                         "embedding pass) and score it")
     args = ap.parse_args()
+    if args.throughput:
+        corpus, _, _ = load_beir(args.beir, args.split)
+        jsonl = args.work / f"beir-{args.beir.name.removeprefix('beir-')}-throughput.jsonl"
+        write_corpus(corpus, jsonl, max(args.throughput // 2, 1))
+        res = throughput(jsonl, args.embedder, args.throughput, args.rounds, args.workers)
+        args.work.mkdir(parents=True, exist_ok=True)
+        (args.work / "throughput.json").write_text(json.dumps(res, indent=2))
+        print(json.dumps(res, indent=2))
+        return
 
     from rag.distributed import RayEmbedder
     from rag.milvus_store import LiteServer, MilvusIndex
@@ -115,6 +194,23 @@ def main() -> None:
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    if args.local_from_milvus:
+        with LiteServer(args.work / "milvus-data", port=args.port) as server:
+            with MilvusIndex(server.url(f"beir_{name}".replace("-", "_"))) as idx:
+                stored = StoredVectors(idx, args.embedder)
+        local = args.work / "local-index"
+        rep = build_index([jsonl], local, embedder=stored, rebuild=True)
+        out["local_index_from_milvus_vectors"] = {"chunks": rep.chunks, "documents": rep.documents}
+        with open_index(local, embedder=args.embedder) as idx:
+            for mode in ("hybrid", "dense", "lexical"):
+                out[f"local_{mode}"] = score(idx, queries, qrels, retrieval=mode)
+                log(f"local {mode}: {out[f'local_{mode}']}")
+        prev = json.loads((args.work / "summary.json").read_text()) if (args.work / "summary.json").exists() else {}
+        out = {**prev, **out, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        (args.work / "summary.json").write_text(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2))
+        return
 
     with LiteServer(args.work / "milvus-data", port=args.port) as server:
         url = server.url(f"beir_{name}".replace("-", "_"))

@@ -79,7 +79,8 @@ class RayEmbedder:
 
     def __init__(self, embedder: Any, address: str = "auto", *, workers: int | None = None,
                  batch_size: int = 256, local_cpus: int = 2, threads_per_worker: int = 1,
-                 max_restarts: int = 3, object_store_memory: int = OBJECT_STORE_BYTES) -> None:
+                 max_restarts: int = 3, object_store_memory: int = OBJECT_STORE_BYTES,
+                 start_timeout: float = 300.0) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -100,14 +101,25 @@ class RayEmbedder:
         if not ray.is_initialized():
             self._started = True
             self._init(address, local_cpus, object_store_memory)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or max(cpus // max(threads_per_worker, 1), 1)
+        free = int(ray.available_resources().get("CPU", 0))
+        self.workers = workers or free // max(threads_per_worker, 1)
+        if self.workers < 1:
+            self.close()
+            raise ClusterError(f"the Ray cluster has no free CPU for an embedding worker "
+                               f"({int(ray.cluster_resources().get('CPU', 0))} CPUs, all in use)")
         self._spec = embedder if isinstance(embedder, str) else self._local
         self._threads = threads_per_worker
         self._cls = ray.remote(num_cpus=threads_per_worker, max_restarts=max_restarts,
                                max_task_retries=max_restarts)(_Worker)
-        self._actors = [self._new_actor() for _ in range(self.workers)]
+        self._actors: list[Any] = []
         self.pids: set[int] = set()
+        self._actors = [self._new_actor() for _ in range(self.workers)]
+        try:  # every worker up, the embedder loaded: a cluster short of CPUs fails here, not later
+            self.worker_pids(timeout=start_timeout)
+        except Exception as exc:
+            self.close()
+            raise ClusterError(f"{self.workers} Ray worker(s) did not start within {start_timeout:.0f}s "
+                               f"({type(exc).__name__}: {exc})") from exc
 
     def _init(self, address: str, local_cpus: int, object_store_memory: int) -> None:
         ray = self._ray
@@ -133,9 +145,9 @@ class RayEmbedder:
     def _new_actor(self) -> Any:
         return self._cls.remote(self._spec, self._threads)
 
-    def worker_pids(self) -> list[int]:
+    def worker_pids(self, timeout: float | None = None) -> list[int]:
         """The process id of each actor (for tests and `ray` diagnostics)."""
-        pids = list(self._ray.get([a.pid.remote() for a in self._actors]))
+        pids = list(self._ray.get([a.pid.remote() for a in self._actors], timeout=timeout))
         self.pids.update(pids)
         return pids
 
@@ -197,7 +209,7 @@ class RayEmbedder:
         return np.concatenate(out, axis=0) if out else np.zeros((0, self.dim), np.float32)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        for a in self._actors:
+        for a in getattr(self, "_actors", []):
             try:
                 self._ray.kill(a)
             except Exception:  # noqa: BLE001 - an actor already gone

@@ -32,6 +32,7 @@ One writer at a time is assumed: nothing locks a collection.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -105,17 +106,16 @@ def is_store_url(value: object) -> bool:
 
 
 # -- words ------------------------------------------------------------------------------------
-_STEM: Any = None
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer  # PyStemmer (Snowball), already a dependency
+
+    return Stemmer.Stemmer("english").stemWords
 
 
 def lexical_words(text: str) -> list[str]:
     """Lower-cased word tokens, Snowball-stemmed: what the `lex` field holds and queries use."""
-    global _STEM
-    if _STEM is None:
-        import Stemmer  # PyStemmer, already a dependency
-
-        _STEM = Stemmer.Stemmer("english").stemWord
-    return [_STEM(w) for w in re.findall(r"\w+", text.lower())]
+    return list(_stemmer()(re.findall(r"\w+", text.lower())))
 
 
 def _clip(text: str, limit: int = _VARCHAR_MAX) -> str:
