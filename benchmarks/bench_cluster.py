@@ -135,14 +135,14 @@ class StoredVectors:
     counted by the real model, so the chunks are the same. A passage it has no vector for is an
     error, never a made-up vector."""
 
-    def __init__(self, idx, model: str) -> None:
+    def __init__(self, store, model: str) -> None:
         from rag.chunking import passage_text
         from rag.embedding import load_embedder
 
         real = load_embedder(model)
         self.name, self.dim, self.max_tokens = real.name, real.dim, real.max_tokens
         self.count_tokens = real.count_tokens
-        rows = idx.reader.store.query_all(idx.reader.store.chunks, ["title", "heading", "text", "vec"])
+        rows = store.query_all(store.chunks, ["title", "heading", "text", "vec"])
         self.vectors = {passage_text(r["title"], r["heading"] or None, r["text"]): r["vec"] for r in rows}
 
     def embed(self, texts, *, batch_size=64, progress=None):
@@ -167,6 +167,8 @@ def main() -> None:
     ap.add_argument("--throughput", type=int, default=0, metavar="N",
                     help="only compare embedding throughput on the first N passages (single vs Ray)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--subset-of", metavar="COLLECTION",
+                    help="score both stores on the documents (and vectors) a stopped run left in COLLECTION")
     ap.add_argument("--local-from-milvus", action="store_true",
                     help="build the local store from the vectors already in the Milvus store (no second "
                          "embedding pass) and score it")
@@ -195,10 +197,56 @@ def main() -> None:
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
+    if args.subset_of:
+        # The documents a stopped Ray -> Milvus run had finished (document rows are written after
+        # their chunks), with the vectors it stored: both stores get exactly those, no new embedding.
+        from rag.milvus_store import MilvusStore
+
+        with LiteServer(args.work / "milvus-data", port=args.port) as server:
+            old = MilvusStore(server.url(args.subset_of))
+            old.client.load_collection(old.chunks)
+            old.client.load_collection(old.docs)
+            done = {r["doc_id"].split("#", 1)[1] for r in old.query_all(old.docs, ["doc_id"])}
+            stored = StoredVectors(old, args.embedder)
+            old.close()
+            sub = args.work / f"beir-{name}-subset.jsonl"
+            n_sub = write_corpus({d: corpus[d] for d in corpus if d in done}, sub, None)
+            qrels = {q: {d: g for d, g in rel.items() if d in done} for q, rel in qrels.items()}
+            queries = {q: t for q, t in queries.items() if any(g > 0 for g in qrels[q].values())}
+            out.update({"subset_documents": n_sub, "subset_queries": len(queries),
+                        "subset_note": "documents a stopped Ray->Milvus run had fully written; judged "
+                                       "queries with a relevant document among them; qrels restricted to them"})
+            log(f"subset: {n_sub} documents, {len(queries)} queries")
+            url = server.url(f"beir_{name}_subset".replace("-", "_"))
+            t = time.perf_counter()
+            rep = build_index([sub], url, embedder=stored, rebuild=True)
+            out["milvus_write"] = {"chunks": rep.chunks, "seconds": round(time.perf_counter() - t, 1)}
+            local = args.work / "local-subset-index"
+            t = time.perf_counter()
+            rep = build_index([sub], local, embedder=stored, rebuild=True)
+            out["local_write"] = {"chunks": rep.chunks, "seconds": round(time.perf_counter() - t, 1)}
+            log(f"written: {out['milvus_write']} {out['local_write']}")
+            with open_index(local, embedder=args.embedder) as idx:
+                for mode in ("hybrid", "dense", "lexical"):
+                    out[f"local_{mode}"] = score(idx, queries, qrels, retrieval=mode)
+                    log(f"local {mode}: {out[f'local_{mode}']}")
+            for ranker in ("rrf", "weighted", "client"):
+                with MilvusIndex(url, ranker=ranker) as idx:
+                    out[f"milvus_hybrid_{ranker}"] = score(idx, queries, qrels)
+                log(f"milvus {ranker}: {out[f'milvus_hybrid_{ranker}']}")
+            with MilvusIndex(url) as idx:
+                for mode in ("dense", "lexical"):
+                    out[f"milvus_{mode}"] = score(idx, queries, qrels, retrieval=mode)
+                    log(f"milvus {mode}: {out[f'milvus_{mode}']}")
+        out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        (args.work / "subset-summary.json").write_text(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2))
+        return
+
     if args.local_from_milvus:
         with LiteServer(args.work / "milvus-data", port=args.port) as server:
             with MilvusIndex(server.url(f"beir_{name}".replace("-", "_"))) as idx:
-                stored = StoredVectors(idx, args.embedder)
+                stored = StoredVectors(idx.reader.store, args.embedder)
         local = args.work / "local-index"
         rep = build_index([jsonl], local, embedder=stored, rebuild=True)
         out["local_index_from_milvus_vectors"] = {"chunks": rep.chunks, "documents": rep.documents}

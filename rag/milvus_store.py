@@ -133,7 +133,7 @@ def row_id(chunk_id: str) -> int:
 class MilvusStore:
     """A connection to one store: its two collections and its manifest."""
 
-    def __init__(self, url: StoreURL | str, timeout: float = 10.0) -> None:
+    def __init__(self, url: StoreURL | str, timeout: float = 60.0) -> None:
         parsed = url if isinstance(url, StoreURL) else parse_store_url(url)
         if parsed is None:
             raise InputError(f"not a Milvus store URL: {url!r}")
@@ -146,7 +146,11 @@ class MilvusStore:
             raise StoreError(f"the Milvus store needs pymilvus ({exc}); install the extra: "
                              "pip install \".[scale]\"") from exc
         try:
-            self.client = MilvusClient(uri=parsed.uri, timeout=timeout)
+            # A connection of our own, closed with us: pymilvus otherwise keeps a shared one alive
+            # after close(), and its idle keep-alive pings get it dropped by servers that allow
+            # few pings (milvus-lite), so a later client in this process could not connect.
+            self.client = MilvusClient(uri=parsed.uri, timeout=timeout, dedicated=True,
+                                       grpc_options={"grpc.keepalive_permit_without_calls": False})
         except Exception as exc:
             raise StoreError(f"cannot reach Milvus at {parsed.uri} ({type(exc).__name__}: {exc}); "
                              "is the server running?") from exc
@@ -306,7 +310,7 @@ class MilvusReader:
             stems = lexical_words(t)
             if not stems:
                 continue
-            out[t] = self.store.count(self.store.chunks, f"TEXT_MATCH(lex, {json.dumps(stems[0])})")
+            out[t] = self.store.count(self.store.chunks, f"TEXT_MATCH(lex, {json.dumps(stems[0], ensure_ascii=False)})")
         return out
 
     def chunk_rows(self, rowids: Sequence[int]) -> dict[int, ChunkRow]:
@@ -319,7 +323,7 @@ class MilvusReader:
         return out
 
     def chunks_of(self, doc_id: str) -> list[ChunkRow]:
-        rows = self.client.query(self.store.chunks, filter=f"doc_id == {json.dumps(doc_id)}",
+        rows = self.client.query(self.store.chunks, filter=f"doc_id == {json.dumps(doc_id, ensure_ascii=False)}",
                                  output_fields=_CHUNK_FIELDS)
         return sorted((_chunk_row(r) for r in rows), key=lambda c: c.n)
 
@@ -441,6 +445,9 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
             store.drop()
             store.create(emb.dim)
             manifest = None
+            # Marked as rag's at once: a first build stopped part-way is resumed, not refused.
+            store.set_manifest(_manifest(emb, params, paths, {"documents": 0, "indexed_documents": 0,
+                                                              "chunks": 0}, complete=False))
         store.client.load_collection(store.chunks)
         store.client.load_collection(store.docs)
 
@@ -460,7 +467,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
         report = dict(index_dir=str(store.url), added=tuple(added), changed=tuple(changed),
                       removed=tuple(removed), unchanged=len(unchanged), duplicates=duplicates,
                       problems=tuple(loaded.problems), embedder=emb.name, rebuilt=manifest is None)
-        if manifest is not None and not (removed or changed or added):
+        if manifest is not None and manifest.get("complete", True) and not (removed or changed or added):
             c = manifest["counts"]
             return IndexReport(documents=c["documents"], chunks=c["chunks"],
                                seconds=time.perf_counter() - t0, written=False, **report)  # type: ignore[arg-type]
@@ -470,7 +477,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
         reusable: dict[str, list[dict]] = {}
         for doc_id in (*removed, *changed):
             if old[doc_id][1] is None and old[doc_id][0] in need_shas and old[doc_id][0] not in reusable:
-                rows = store.client.query(store.chunks, filter=f"doc_id == {json.dumps(doc_id)}",
+                rows = store.client.query(store.chunks, filter=f"doc_id == {json.dumps(doc_id, ensure_ascii=False)}",
                                           output_fields=["n", "start", "end", "heading", "text", "vec"])
                 reusable[old[doc_id][0]] = sorted(rows, key=lambda r: r["n"])
         # Document rows go first, then their chunks (a document row always has all its chunks).
@@ -508,15 +515,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
         counts = {"documents": store.count(store.docs),
                   "indexed_documents": store.count(store.docs, 'canonical == ""'),
                   "chunks": store.count(store.chunks)}
-        store.set_manifest({
-            "format": FORMAT,
-            "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens},
-            "chunking": params.as_dict(),
-            "lexical": {"engine": "milvus-bm25", "field": "lex", "words": "snowball-english"},
-            "sources": [str(Path(p).resolve()) for p in paths],
-            "counts": counts,
-            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        })
+        store.set_manifest(_manifest(emb, params, paths, counts, complete=True))
         t_end = time.perf_counter()
         return IndexReport(
             documents=counts["documents"], chunks=counts["chunks"], embedded_chunks=embedded,
@@ -525,6 +524,20 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
             **report)  # type: ignore[arg-type]
     finally:
         store.close()
+
+
+def _manifest(emb: Any, params: ChunkingParams, paths: Sequence[str | Path], counts: dict[str, int],
+              complete: bool) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens},
+        "chunking": params.as_dict(),
+        "lexical": {"engine": "milvus-bm25", "field": "lex", "words": "snowball-english"},
+        "sources": [str(Path(p).resolve()) for p in paths],
+        "counts": counts,
+        "complete": complete,  # False while a run is writing, and after one that stopped part-way
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def _embed_into_store(store: MilvusStore, docs: list[Document], emb: Any, params: ChunkingParams,
