@@ -87,6 +87,13 @@ def ensure_onnx(model_dir: Path) -> Path:
     raise ModelError("could not write the ONNX embedder anywhere: " + "; ".join(errors))
 
 
+def ensure_bundled() -> Path:
+    """Make (or check) the int8 model of the bundled all-MiniLM-L6-v2; the set-up runs this."""
+    from .embedding import _bundled_path
+
+    return ensure_onnx(Path(_bundled_path()))
+
+
 def export_int8(model_dir: Path, folder: Path) -> Path:
     """Export `model_dir` (a BERT sentence-transformers folder with mean pooling) to `folder`.
 
@@ -123,8 +130,11 @@ def export_int8(model_dir: Path, folder: Path) -> Path:
         x = torch.ones(2, 8, dtype=torch.long)
         names = ["input_ids", "attention_mask", "token_type_ids"]
         axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+        import logging
         import warnings
 
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs advice on the root logger
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(Pooled(), (x, x, torch.zeros_like(x)), str(fp32), input_names=names,
@@ -133,6 +143,7 @@ def export_int8(model_dir: Path, folder: Path) -> Path:
             quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"],
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        logging.getLogger().setLevel(quiet)
         st = source.stat()
         record = {"recipe": RECIPE, "backend": BACKEND, "source": str(source),
                   "source_sha256": _sha256(source), "source_size": st.st_size,
