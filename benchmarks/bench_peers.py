@@ -199,7 +199,8 @@ def main() -> None:
             results[system] = {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no result"}
             continue
         r = json.loads(line[len("RESULT "):])
-        r["ndcg10"] = statistics.fmean(ndcg10(r.pop("rankings").get(q, []), qrels[q]) for q in queries)
+        rankings = r.pop("rankings")
+        r["ndcg10"] = statistics.fmean(ndcg10(rankings.get(q, []), qrels[q]) for q in queries)
         r["process_s"] = wall
         results[system] = r
         print(system, json.dumps(r), flush=True)
