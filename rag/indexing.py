@@ -123,6 +123,9 @@ def build_index(
                     "SELECT id, n, start, end, heading, text FROM chunks WHERE doc_id = ? ORDER BY n",
                     (doc_id,)).fetchall()
                 reusable.setdefault(old[doc_id][0], (rows, writer.vectors_of([r[0] for r in rows])))
+            # A changed document mostly keeps its passages: their vectors serve the new chunks
+            # whose passage text is identical (an edit re-embeds only what it touched).
+            seen = _old_passages(writer, [i for i in changed if old[i][1] is None])
             writer.remove_documents([*removed, *changed])
 
             to_embed: list[tuple[Document, list[Chunk]]] = []
@@ -142,7 +145,7 @@ def build_index(
                 else:
                     to_embed.append((d, []))
 
-            embedded, ran = _embed_into(writer, to_embed, emb, params, progress)
+            embedded, ran = _embed_into(writer, to_embed, emb, params, progress, seen)
             t_embed = time.perf_counter()
             final = writer.commit({
                 "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens,
@@ -193,26 +196,45 @@ def _resolve_embedder(embedder: Embedder | str | None, manifest: dict | None, re
     return load_embedder(embedder, backend=backend) if isinstance(embedder, str) else embedder
 
 
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def _old_passages(writer: GenerationWriter, doc_ids: list[str]) -> dict[bytes, np.ndarray]:
+    """Passage-text key -> vector for the chunks of `doc_ids` (at most SEEN_TEXTS of them)."""
+    seen: dict[bytes, np.ndarray] = {}
+    for doc_id in doc_ids:
+        rows = writer.conn.execute("SELECT id, title, heading, text FROM chunks WHERE doc_id = ?",
+                                   (doc_id,)).fetchall()[:max(SEEN_TEXTS - len(seen), 0)]
+        if rows:
+            vecs = writer.vectors_of([r[0] for r in rows])
+            for (_, title, heading, text), vec in zip(rows, vecs):
+                seen[_text_key(passage_text(title, heading, text))] = vec
+    return seen
+
+
 def _embed_into(writer: GenerationWriter, docs: list[tuple[Document, list[Chunk]]], emb: Embedder,
-                params: ChunkingParams, progress: ProgressFn | None) -> tuple[int, int]:
+                params: ChunkingParams, progress: ProgressFn | None,
+                seen: dict[bytes, np.ndarray] | None = None) -> tuple[int, int]:
     """Chunk and embed `docs` in bounded batches, adding each batch to the writer.
 
     Returns (chunks given vectors, texts run through the embedder): a passage text seen before in
-    this run (a repeated paragraph, a file of one repeated sentence) reuses its vector. The memory
+    this run (a repeated paragraph, a file of one repeated sentence, an unchanged passage of an
+    edited document: `seen`) reuses its vector. The memory
     for that is bounded by SEEN_TEXTS vectors; past it, only repeats within a batch are caught.
     """
     total_docs = len(docs)
     pending: list[tuple[Document, list[Chunk]]] = []
     pending_n = 0
     embedded = ran = 0
-    seen: dict[bytes, np.ndarray] = {}
+    seen = {} if seen is None else seen
     for i, (d, _) in enumerate(docs):
         chunks = chunk_document(d, emb.count_tokens, params)
         pending.append((d, chunks))
         pending_n += len(chunks)
         if pending_n >= EMBED_BATCH or i == total_docs - 1:
             texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
-            keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts]
+            keys = [_text_key(t) for t in texts]
             fresh: dict[bytes, int] = {}  # key -> row in `new_texts`
             new_texts = []
             for k, t in zip(keys, texts):

@@ -164,3 +164,22 @@ def test_search_and_ask_import_neither_torch_nor_sentence_transformers(seed_inde
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_an_edited_document_re_embeds_only_the_passages_it_changed(tmp_path: Path) -> None:
+    paras = [f"Paragraph {i} tells how the council of town number {i} voted on a plan for its "
+             f"harbour, its schools and its roads, after a debate that ran for {i + 2} hours." for i in range(40)]
+    docs = _docs(tmp_path, {"a.txt": "Council votes\n\n" + "\n\n".join(paras) + "\n"})
+    emb = Counting()
+    first = build_index([docs], tmp_path / "index", embedder=emb)
+    assert first.chunks >= 4
+    paras[-1] = "The last paragraph now says something else entirely about the weather in spring."
+    (docs / "a.txt").write_text("Council votes\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
+    emb.seen.clear()
+    second = build_index([docs], tmp_path / "index", embedder=emb)
+    assert second.changed == ("a.txt",) and second.embedded_chunks == second.chunks
+    assert 1 <= second.embedded_texts <= 2 < second.chunks  # only the passages around the edit
+    assert len(emb.seen) == second.embedded_texts
+    with open_index(tmp_path / "index", embedder=emb) as idx:
+        hits = idx.search("weather in spring", k=1, retrieval="dense")
+        assert "weather in spring" in hits[0].text
