@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 	else \
 	  $(BIN)/python -m pip install -e '.[dev]'; \
 	fi
+	# The fast embedder: the bundled MiniLM exported to int8 ONNX here, once (no download).
+	$(BIN)/python -c "from rag.onnx_backend import ensure_bundled; print('ONNX embedder:', ensure_bundled())"
 	touch $(STAMP)
 
 demo: $(STAMP)

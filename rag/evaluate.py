@@ -559,7 +559,7 @@ def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder
     this layout changes."""
     import numpy as np
 
-    from .embedding import load_embedder
+    from .embedding import backend_of, default_backend, load_embedder, manifest_backend
     from .store import FTS_TOKENIZER, GenerationWriter, IndexLock, current_generation, read_manifest
     from .types import Chunk, Document
 
@@ -571,8 +571,10 @@ def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder
         wanted = embedder if embedder is not None else (
             manifest["embedder"]["name"] if manifest else DEFAULT_EMBEDDER)
         wanted_name = wanted if isinstance(wanted, str) else wanted.name
+        wanted_backend = default_backend(wanted) if isinstance(wanted, str) else backend_of(wanted)
         if manifest is not None and manifest.get("beir") == fingerprint \
-                and manifest["embedder"]["name"] == wanted_name:
+                and manifest["embedder"]["name"] == wanted_name \
+                and manifest_backend(manifest["embedder"]) == wanted_backend:
             c = manifest["counts"]
             return {"written": False, "documents": c["documents"], "chunks": c["chunks"], "problems": 0}
         emb = load_embedder(wanted) if isinstance(wanted, str) else wanted
@@ -593,7 +595,8 @@ def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder
                 if progress:
                     progress("embedding", b + len(part), len(ids))
             writer.commit({
-                "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens},
+                "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens,
+                             **({"backend": backend_of(emb)} if backend_of(emb) else {})},
                 # Not the chunker's parameters: `build_index` on this folder would rebuild it.
                 "chunking": {"setup": "passage", "max_tokens": emb.max_tokens, "target_tokens": None,
                              "overlap": 0, "special_tokens": 2},

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, backend_of, load_embedder, manifest_backend
 from .errors import IndexMismatchError, InputError
 from .store import ChunkRow, IndexReader
 from .types import Hit
@@ -54,12 +54,19 @@ class Index:
                     f"(dimension {built['dim']}), not {name!r}; search with that embedder or "
                     f"rebuild with `rag index --rebuild --embedder {name}`"
                 )
+            ours, theirs = backend_of(embedder), manifest_backend(built)
+            if ours and theirs and ours != theirs:
+                raise IndexMismatchError(
+                    f"index at {index_dir}/ was embedded with the {theirs!r} backend of "
+                    f"{built['name']!r}, not {ours!r}; search with that backend or rebuild with "
+                    f"`rag index --rebuild`")
         self._embedder: Embedder | None = embedder if not isinstance(embedder, str) else None
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.manifest["embedder"]["name"])
+            built = self.manifest["embedder"]
+            self._embedder = load_embedder(built["name"], backend=manifest_backend(built))
             if self._embedder.dim != self.manifest["embedder"]["dim"]:
                 raise IndexMismatchError(
                     f"embedder {self._embedder.name!r} now gives dimension {self._embedder.dim}, "
