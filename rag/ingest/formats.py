@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rag.types import Document
 
+from .dates import find_dateline, parse_date
 from .files import FileProblem, Problem
 from .furniture import clean_with_report
 from .text import CLOSED as _CLOSED
@@ -161,7 +162,16 @@ def _make_document(
     publisher: str | None = None,
     site_names: Iterable[str] = (),
 ) -> Loaded:
-    """Clean `body` and build the document; `FileProblem` when no article text is left."""
+    """Clean `body` and build the document; `FileProblem` when no article text is left.
+
+    `date` is a date the file states as data (any format `parse_date` reads); without one, a
+    dateline at the top of the body gives the date.
+    """
+    found = parse_date(date)
+    if not found:
+        # Looked for before cleaning, which drops the dateline from the text.
+        dateline = find_dateline(normalize_text(body))
+        found = dateline.date if dateline else None
     text, report = clean_with_report(body, title=title or None, site_names=site_names)
     if not text:
         if report:
@@ -179,7 +189,7 @@ def _make_document(
         source=str(source.absolute()),
         sha256=_sha256(title, text),
         url=url or None,
-        date=date or None,
+        date=found,
         publisher=publisher or None,
     )
     return document, report

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
+from .dates import is_dateline
 from .text import CLOSED as _CLOSED
 from .text import SENTENCE_END as _SENTENCE_END
 from .text import WORD as _WORD
@@ -70,6 +71,8 @@ _WORDS_PER_WEAK_CUE = 3
 # Lines swept up in a furniture block at the head or tail of a page are fragments at most
 # this long.
 _MAX_WEAK_WORDS = 12
+# A dateline is only looked for among this many paragraphs at the top.
+_DATELINE_LINES = 8
 
 
 def _branches(source: str) -> list[str]:
@@ -254,6 +257,12 @@ def _rule_title_repeat(i: int, ctx: _Context) -> bool:
     )
 
 
+def _rule_dateline(i: int, ctx: _Context) -> bool:
+    """A dateline among the first lines (`Updated Oct. 3, 2022, 10:15 a.m. ET`): the loader keeps
+    its date as the document's `date`, so the line itself only adds noise to passages."""
+    return i < _DATELINE_LINES and is_dateline(ctx.lines[i])
+
+
 def _rule_consent(i: int, ctx: _Context) -> bool:
     """Cookie / consent / tracking / GDPR banners, in en, fr, de, es, it, pt, nl, ru/uk, vi."""
     return _is_consent(ctx.lines[i])
@@ -317,6 +326,7 @@ def _rule_duplicate_paragraph(i: int, ctx: _Context) -> bool:
 RULES: tuple[tuple[str, Rule], ...] = (
     ("no_words", _rule_no_words),
     ("title_repeat", _rule_title_repeat),
+    ("dateline", _rule_dateline),
     ("consent_banner", _rule_consent),
     ("paywall_prompt", _rule_paywall),
     ("legal_notice", _rule_legal),
