@@ -75,6 +75,7 @@ _HEAD_LINES = 8
 # ... and is never longer than this; a short byline may share it.
 _MAX_DATELINE_WORDS = 24
 _MAX_BYLINE_WORDS = 8
+_MAX_DATELINE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def is_dateline(line: str) -> bool:
 
 
 def _dateline_date(line: str) -> str | None:
+    if len(line) > _MAX_DATELINE_CHARS:
+        return None
     words = len(WORD.findall(line))
     if words == 0 or words > _MAX_DATELINE_WORDS:
         return None

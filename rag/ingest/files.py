@@ -80,8 +80,10 @@ def _kind(mode: int) -> str | None:
     return "not a regular file"
 
 
-def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of a regular file, at most `limit` of them (`FileProblem` beyond that)."""
+def read_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a regular file, at most `limit` (default `MAX_FILE_BYTES`) of them;
+    `FileProblem` beyond that, counted on the bytes read, not on what `stat` says."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
         # Non-blocking, so that opening a FIFO returns at once instead of waiting for a writer.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))

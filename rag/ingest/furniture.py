@@ -71,6 +71,8 @@ _WORDS_PER_WEAK_CUE = 3
 # Lines swept up in a furniture block at the head or tail of a page are fragments at most
 # this long.
 _MAX_WEAK_WORDS = 12
+# No site name or label is longer than this many characters.
+_MAX_LABEL_CHARS = 120
 # A dateline is only looked for among this many paragraphs at the top.
 _DATELINE_LINES = 8
 
@@ -184,6 +186,8 @@ def _is_comment(line: str) -> bool:
 
 
 def _is_widget(line: str) -> bool:
+    if len(line) > _MAX_LABEL_CHARS:
+        return False
     tokens = _WORD.findall(line.casefold())
     if not tokens or len(tokens) > 12:
         return False
@@ -300,7 +304,9 @@ def _rule_site_name(i: int, ctx: _Context) -> bool:
     """The publisher's name alone on a line: a known site name, or a short label that the page's
     own copyright notice names (`The New York Sun` beside `© 2024 The New York Sun Company`)."""
     line = ctx.lines[i]
-    if _words(line) > 6 or _CLOSED.search(line):
+    # The length cap also keeps a pathological line (megabytes without a space: one "word")
+    # from being compiled into a pattern below.
+    if _words(line) > 6 or len(line) > _MAX_LABEL_CHARS or _CLOSED.search(line):
         return False
     key = line.casefold()
     if key in ctx.site_names:
