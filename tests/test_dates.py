@@ -51,10 +51,12 @@ def test_dates_in_prose_and_partial_dates_are_not_datelines(line: str) -> None:
     assert not is_dateline(line)
 
 
-def test_a_dateline_is_only_looked_for_at_the_top() -> None:
+def test_a_dateline_is_only_looked_for_at_the_top_or_the_foot() -> None:
     lines = [f"Paragraph {i} of the article says something." for i in range(12)]
-    assert find_dateline("\n".join([*lines, "Oct. 3, 2022"])) is None
+    assert find_dateline("\n".join([*lines[:9], "Oct. 3, 2022", *lines])) is None  # the middle
     assert find_dateline("\n".join(["Oct. 3, 2022", *lines])).date == "2022-10-03"  # type: ignore[union-attr]
+    foot = find_dateline("\n".join([*lines, "By A. Writer - June 19, 2024", "Last words."]))
+    assert foot is not None and foot.date == "2024-06-19"
 
 
 @pytest.mark.parametrize(

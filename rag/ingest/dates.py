@@ -72,6 +72,8 @@ _BYLINE = re.compile(r"^\W*by\b", re.IGNORECASE)
 
 # A dateline is looked for among this many non-empty lines at the top of the body ...
 _HEAD_LINES = 8
+# ... else among this many at the bottom.
+_TAIL_LINES = 3
 # ... and is never longer than this; a short byline may share it.
 _MAX_DATELINE_WORDS = 24
 _MAX_BYLINE_WORDS = 8
@@ -130,18 +132,13 @@ def _dateline_date(line: str) -> str | None:
 
 
 def find_dateline(text: str) -> DatedText | None:
-    """The publication date from a dateline among the first lines of `text`, if there is one."""
-    seen = 0
-    for line in text.split("\n"):
-        line = line.strip()
-        if not line:
-            continue
+    """The publication date from a dateline among the first lines of `text` (else among its
+    last few lines, where some sites put a byline with the date), if there is one."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    for line in lines[:_HEAD_LINES] + lines[-_TAIL_LINES:][::-1]:
         date = _dateline_date(line)
         if date:
             return DatedText(date, "dateline", line)
-        seen += 1
-        if seen >= _HEAD_LINES:
-            break
     return None
 
 

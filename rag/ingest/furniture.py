@@ -18,7 +18,7 @@ dropping a sentence of the article.
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +31,11 @@ from .text import SENTENCE_END as _SENTENCE_END
 from .text import WORD as _WORD
 from .text import count_words as _words
 from .text import normalize_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 __all__ = ["RULES", "BLOCK_RULE", "clean_text", "clean_with_report", "is_standalone_furniture"]
 
@@ -61,6 +66,19 @@ _COMMENT_WORDS = re.compile(str(_VOCABULARY["comment"]["words"]), re.IGNORECASE)
 _COMMENT_PHRASE = re.compile(str(_VOCABULARY["comment"]["phrase"]), re.IGNORECASE)
 _UI_CORE = frozenset(str(_VOCABULARY["widget"]["core"]).split())
 _UI_FILLER = frozenset(str(_VOCABULARY["widget"]["filler"]).split())
+_CREDIT = re.compile("|".join(f"(?:{p})" for p in _VOCABULARY["credit"]["patterns"]),  # type: ignore[union-attr]
+                     re.IGNORECASE)
+_BYLINE = re.compile(
+    r"^(?:" + "|".join(re.escape(w) for w in _VOCABULARY["byline"]["starts"])  # type: ignore[union-attr]
+    + r")\s+(?-i:[A-Z])", re.IGNORECASE
+)
+_CONTACT = re.compile("|".join(f"(?:{p})" for p in _VOCABULARY["contact"]["patterns"]),  # type: ignore[union-attr]
+                      re.IGNORECASE)
+_RELATED = re.compile("|".join(f"(?:{p})" for p in _VOCABULARY["related"]["patterns"]),  # type: ignore[union-attr]
+                      re.IGNORECASE)
+_NEWSLETTER = re.compile("|".join(f"(?:{p})" for p in _VOCABULARY["newsletter"]["patterns"]),  # type: ignore[union-attr]
+                         re.IGNORECASE)
+_EMAIL_OR_HANDLE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?<!\w)@\w{2,}")
 
 # A furniture line needs at least one cue per this many words ("dominated by" furniture) ...
 _WORDS_PER_CUE = 10
@@ -71,6 +89,11 @@ _WORDS_PER_WEAK_CUE = 3
 # Lines swept up in a furniture block at the head or tail of a page are fragments at most
 # this long.
 _MAX_WEAK_WORDS = 12
+# Credit lines and bylines are short; an author's contact/bio tail a little longer.
+_MAX_CREDIT_WORDS = 40
+_MAX_BYLINE_WORDS = 14
+_MAX_CONTACT_WORDS = 70
+_MAX_NEWSLETTER_WORDS = 50
 # No site name or label is longer than this many characters.
 _MAX_LABEL_CHARS = 120
 # A dateline is only looked for among this many paragraphs at the top.
@@ -267,6 +290,49 @@ def _rule_dateline(i: int, ctx: _Context) -> bool:
     return i < _DATELINE_LINES and is_dateline(ctx.lines[i])
 
 
+def _rule_credit(i: int, ctx: _Context) -> bool:
+    """Credit lines: `Contributing: A. Writer`, `Reporting by X; Editing by Y`, `(Image credit:
+    X/Agency)`, `Photo: X`, or a bare `Name Name/Agency` with no sentence in it."""
+    line = ctx.lines[i]
+    return _words(line) <= _MAX_CREDIT_WORDS and bool(_CREDIT.search(line))
+
+
+def _rule_byline(i: int, ctx: _Context) -> bool:
+    """`By Jane Doe` / `By Jane Doe and John Roe, Staff Writers`: a short line that starts with
+    `By` and a capitalised name and does not read as a sentence (no closing full stop)."""
+    line = ctx.lines[i]
+    return (
+        _words(line) <= _MAX_BYLINE_WORDS
+        and bool(_BYLINE.match(line))
+        and not _SENTENCE_END.search(line)
+    )
+
+
+def _rule_contact(i: int, ctx: _Context) -> bool:
+    """An author's contact line or bio tail: `... You can reach her at x@example.com` or `Follow
+    him on X @handle`: it must both ask to reach or follow someone and give an address or
+    handle."""
+    line = ctx.lines[i]
+    return (
+        _words(line) <= _MAX_CONTACT_WORDS
+        and bool(_CONTACT.search(line))
+        and bool(_EMAIL_OR_HANDLE.search(line))
+    )
+
+
+def _rule_related(i: int, ctx: _Context) -> bool:
+    """A link to another story: `Related: <headline>`, `Read more: <headline>`."""
+    line = ctx.lines[i]
+    return _words(line) <= _MAX_CREDIT_WORDS and bool(_RELATED.search(line))
+
+
+def _rule_newsletter(i: int, ctx: _Context) -> bool:
+    """A newsletter sign-up pitch (`Sign up for our free newsletter ...`), also the one that ends
+    an author's bio; an article sentence about a newsletter is longer than this or says more."""
+    line = ctx.lines[i]
+    return _words(line) <= _MAX_NEWSLETTER_WORDS and bool(_NEWSLETTER.search(line))
+
+
 def _rule_consent(i: int, ctx: _Context) -> bool:
     """Cookie / consent / tracking / GDPR banners, in en, fr, de, es, it, pt, nl, ru/uk, vi."""
     return _is_consent(ctx.lines[i])
@@ -339,6 +405,11 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("mixed_furniture", _rule_mixed),
     ("comment_prompt", _rule_comment),
     ("ui_widget", _rule_widget),
+    ("credit_line", _rule_credit),
+    ("byline", _rule_byline),
+    ("author_contact", _rule_contact),
+    ("related_link", _rule_related),
+    ("newsletter_pitch", _rule_newsletter),
     ("site_name", _rule_site_name),
     ("repeated_label", _rule_repeated_label),
     ("duplicate_paragraph", _rule_duplicate_paragraph),
