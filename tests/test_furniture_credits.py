@@ -23,6 +23,10 @@ BODY = [
         ("(Image credit: Jane Roe/Agency via Picture Desk)", "credit_line"),
         ("Photo: Jane Roe", "credit_line"),
         ("Agency/Jane Roe", "credit_line"),
+        ("– Jane Roe", "credit_line"),  # a sign-off under a live-blog item
+        ("— Jane Roe, Example Daily", "credit_line"),
+        ("(This story was updated to add new information.)", "credit_line"),
+        ("Jane Roe can be reached at jroe@example.com.", "author_contact"),
         ("By Jane Roe and John Doe, Staff Writers", "byline"),
         ("Jane Roe covers the city for the Example Daily. Reach her at jroe@example.com and "
          "follow her on X @janeroe.", "author_contact"),
@@ -47,6 +51,8 @@ def test_furniture_shapes_are_removed(line: str, rule: str) -> None:
         "Read more about the vote in the council's minutes, which were published on Friday.",
         "She said the photo was taken before the bridge closed.",
         "US/China trade",
+        "- New York",
+        "The page was updated hourly by volunteers during the storm, officials said.",
         "The newsletter, which the council sends to residents, announced the closure last month.",
         "Residents can email the council at bridge@example.gov with questions.",
     ],
