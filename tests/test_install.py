@@ -10,6 +10,7 @@ second run faster), so it is marked `install`: `pytest -m install` runs only it,
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,8 +42,15 @@ ARTICLE_JSONL = json.dumps(
 ) + "\n"
 
 
+def _clean_env() -> dict[str, str]:
+    # No PYTHONPATH or virtualenv of the test run may leak in: the fresh environment must find
+    # only what was installed into it.
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+
+
 def _run(cmd: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=_clean_env())
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -68,7 +76,8 @@ def test_wheel_installs_without_dev_extra_and_runs_outside_the_source_tree(tmp_p
     _run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0", str(wheel)], cwd=tmp_path,
          timeout=1800)
     # Really without the dev extra: none of its packages came along.
-    probe = subprocess.run([str(python), "-c", "import pytest"], capture_output=True, text=True)
+    probe = subprocess.run([str(python), "-c", "import pytest"], capture_output=True, text=True,
+                           env=_clean_env())
     assert probe.returncode != 0
 
     work = tmp_path / "elsewhere"
