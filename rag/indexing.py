@@ -19,8 +19,8 @@ import numpy as np
 
 from .chunking import ChunkingParams, chunk_document, passage_text
 from .config import DEFAULT_EMBEDDER
-from .documents import Problem, load_documents
 from .embedding import Embedder, backend_of, default_backend, load_embedder, manifest_backend
+from .ingest import Problem, load_documents
 from .errors import IndexMismatchError, InputError
 from .store import FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, current_generation, read_manifest
 from .types import Chunk, Document

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag import config
+from rag import resources
 from rag.errors import ModelError
 
 ROLES = ("llm", "embedder")
@@ -57,7 +57,7 @@ class ModelStatus:
 
 
 def default_models_file() -> Path:
-    return config.PROJECT_ROOT / "models.txt"
+    return resources.models_file()
 
 
 def read_models(path: Path | None = None) -> list[ModelSpec]:

@@ -11,14 +11,14 @@ import os
 import re
 from pathlib import Path
 
-from .config import PROJECT_ROOT
+from . import resources
 from .errors import PromptError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 def prompts_dir() -> Path:
-    return Path(os.environ.get("RAG_PROMPTS_DIR") or PROJECT_ROOT / "prompts")
+    return Path(os.environ.get("RAG_PROMPTS_DIR") or resources.prompts_dir())
 
 
 def load(name: str) -> str:
