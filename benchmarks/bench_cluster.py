@@ -99,7 +99,7 @@ def throughput(jsonl: Path, embedder: str, n: int, rounds: int, workers: int) ->
 
     from rag.chunking import ChunkingParams, chunk_document, passage_text
     from rag.distributed import RayEmbedder
-    from rag.documents import load_documents
+    from rag.ingest import load_documents
     from rag.embedding import load_embedder
 
     single = load_embedder(embedder)

@@ -416,7 +416,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
                        params: ChunkingParams = ChunkingParams(), rebuild: bool = False,
                        progress: Any = None, embed_batch: int = 2048) -> Any:
     """Make the store hold exactly the documents found under `paths` (see `indexing.build_index`)."""
-    from .documents import load_documents
+    from .ingest import load_documents
     from .embedding import load_embedder
     from .indexing import IndexReport
 
