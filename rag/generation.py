@@ -278,8 +278,9 @@ def copy_grammar(sentences: list[tuple[int, str]], *, max_sentences: int = MAX_S
 
 
 def copy_max_chars(sentences: list[tuple[int, str]], *, max_sentences: int = MAX_SENTENCES) -> int:
-    longest = sorted((len(_unterminated(t)) + len(f" [{n}].") for n, t in sentences), reverse=True)
-    return max(len(NOT_FOUND), sum(longest[:max_sentences]) + max_sentences - 1)
+    """The longest answer `copy_grammar` allows (a sentence may be picked more than once)."""
+    longest = max((len(_unterminated(t)) + len(f" [{n}].") for n, t in sentences), default=0)
+    return max(len(NOT_FOUND), max_sentences * longest + max_sentences - 1)
 
 
 def _unterminated(sentence: str) -> str:
