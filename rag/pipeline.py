@@ -95,7 +95,20 @@ def _rewrite_with_llm(question: str, turns: Sequence[tuple[str, str, str]], gene
     prompt = generator.render_chat(prompts.render("rewrite_system"),
                                    prompts.render("rewrite_user", history=history, question=question))
     out = generator.generate(prompt, max_tokens=64, stop=["\n"]).text.strip().strip('"')
-    return out if 3 <= len(out) <= 400 else question
+    if 3 <= len(out) <= 400 and rewrite_is_faithful(question, out, turns):
+        return out
+    return rewrite_follow_up(question, turns[-1][1])
+
+
+def rewrite_is_faithful(question: str, rewrite: str, turns: Sequence[tuple[str, str, str]]) -> bool:
+    """An LLM's rewrite of a follow-up is used only when it keeps every content word of the
+    question and adds only words found in the conversation (its questions and answers)."""
+    asked = set(content_words(question))
+    got = set(content_words(rewrite))
+    said: set[str] = set()
+    for a, std, ans in turns:
+        said |= set(content_words(f"{a} {std} {strip_markers(ans)}"))
+    return asked <= got and got <= asked | said
 
 
 def ask(
