@@ -334,6 +334,12 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
     check = check_citations(raw, used, embedder=idx.embedder)
     kept, repeats = _verified_sentences(check)
     left_out = check.left_out + repeats
+    asked = set(content_words(standalone))
+    if kept and all(set(content_words(claim)) <= asked for claim, _ in kept):
+        # "Putin visited [4]." is supported but only restates the question: not an answer.
+        left_out += tuple(LeftOut(sentence=claim, cited=ns, support=1.0, reason="only restates the question")
+                          for claim, ns in kept)
+        kept = []
     if not kept:
         return _fallback(hits, scored, timings, t0, base, FALLBACK_NOTICE, left_out, check.invalid)
     citations = tuple(c for c in check.citations if c.supported and c.sentence in {k for k, _ in kept})

@@ -179,3 +179,11 @@ def test_every_answerable_question_has_a_gold_source_in_the_top_5(seed_index):
         hits = json.loads(res.stdout)
         assert {"doc_id", "chunk_id", "title", "score", "text", "start", "end"} <= set(hits[0])
         assert any(h["doc_id"] in r["sources"] for h in hits), r["id"]
+
+
+def test_an_answer_that_only_restates_the_question_falls_back(index):
+    hits = index.search(Q, k=5)
+    n = next(i for i, h in enumerate(hits, 1) if "To Lam" in h.text)
+    a = ask(Q, index=index, generator=ScriptedGenerator([f"Putin was welcomed in Hanoi [{n}]."]), mode="llm")
+    assert a.fallback and "To Lam" in a.answer
+    assert [lo.reason for lo in a.left_out] == ["only restates the question"]
