@@ -4,7 +4,10 @@ A marker naming no given passage is removed and reported. Every cited sentence i
 against the sentences of its passage: support = the best of (share of the sentence's content
 words found in a passage sentence) and (embedding cosine, when an embedder is given). A sentence
 whose support stays under SUPPORT_THRESHOLD is flagged as unsupported, never silently kept.
-The quote shown to the user is the passage sentence that supports the claim best.
+Support in meaning is not enough: the names, numbers and dates a sentence states (`claim_facts`)
+must also appear in the passages it cites (or their titles) — a claim "in June 2022" citing a
+passage that says "March 2023" fails. The quote shown to the user is the passage sentence that
+supports the claim best.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Callable, Sequence
 from .chunking import split_sentences
 from .embedding import Embedder
 from .store import STOPWORDS
-from .types import Citation, Hit
+from .types import Citation, Hit, LeftOut
 
 SUPPORT_THRESHOLD = 0.5
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -30,6 +33,33 @@ class CitationCheck:
     invalid: tuple[int, ...]  # marker numbers that named no passage
     unsupported: tuple[str, ...]  # cited sentences their passages do not support
     uncited: tuple[str, ...]  # answer sentences without any marker
+    verified: tuple[str, ...] = ()  # the sentences (markers kept) that passed, in order
+    left_out: tuple[LeftOut, ...] = ()  # every sentence that failed (unsupported or uncited), with why
+
+
+_FACT = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_][\w’'-]*")
+_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
+
+
+def claim_facts(claim: str) -> list[str]:
+    """The names, numbers and dates a sentence states: every number, and every capitalised word but
+    the sentence's first (which is capitalised anyway) and common words ("The", "In")."""
+    out = []
+    for i, m in enumerate(_FACT.finditer(claim)):
+        w = m.group(0)
+        if w[0].isdigit():
+            out.append(w.replace(",", ""))
+        elif i > 0 and w[0].isupper() and w.lower() not in STOPWORDS and w != "I":
+            out.append(_POSSESSIVE.sub("", w))
+    return list(dict.fromkeys(out))
+
+
+def missing_facts(claim: str, evidence: str) -> list[str]:
+    """The claim's names and numbers that the evidence does not contain (case-insensitive, whole
+    words; "1,000" matches "1000")."""
+    have = {_POSSESSIVE.sub("", w).lower() if not w[0].isdigit() else w.replace(",", "")
+            for w in _FACT.findall(evidence)}
+    return [f for f in claim_facts(claim) if f.lower() not in have]
 
 
 def answer_sentences(text: str) -> list[str]:
@@ -135,15 +165,20 @@ def check_citations(text: str, hits: Sequence[Hit], embedder: Embedder | None = 
     citations: list[Citation] = []
     unsupported: list[str] = []
     uncited: list[str] = []
+    verified: list[str] = []
+    left_out: list[LeftOut] = []
     claim_i = -1
     for sentence, ns in cited:
         if not ns:
             if strip_markers(sentence):
                 uncited.append(sentence)
+                left_out.append(LeftOut(sentence=strip_markers(sentence), cited=(), support=0.0, reason="no citation"))
             continue
         claim_i += 1
         claim = strip_markers(sentence)
         sentence_ok = False
+        best_support = 0.0
+        missing: list[str] = []
         for n in dict.fromkeys(ns):
             hit = hits[n - 1]
             base = sum(len(ps) for ps in passage_sents[:n - 1])
@@ -156,12 +191,24 @@ def check_citations(text: str, hits: Sequence[Hit], embedder: Embedder | None = 
             whole = lexical_support(claim, hit.text)
             support = max(best, whole * 0.9)
             quote, qs, qe = passage_sents[n - 1][best_j]
-            ok = support >= threshold
+            # The names and numbers it states must be in this passage (or its title) too.
+            lacking = missing_facts(claim, f"{hit.title} {hit.text}")
+            ok = support >= threshold and not lacking
+            if support >= best_support:
+                missing = lacking
+            best_support = max(best_support, support)
             sentence_ok = sentence_ok or ok
             citations.append(Citation(n=n, doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title,
                                       quote=quote, quote_start=qs, quote_end=qe, sentence=claim,
                                       support=round(support, 3), supported=ok))
-        if not sentence_ok:
+        if sentence_ok:
+            verified.append(sentence)
+        else:
             unsupported.append(claim)
+            why = (f"weak support {best_support:.2f} < {threshold}" if best_support < threshold or not missing
+                   else f"not in the cited passage: {', '.join(missing)}")
+            left_out.append(LeftOut(sentence=claim, cited=tuple(dict.fromkeys(ns)),
+                                    support=round(best_support, 3), reason=why))
     return CitationCheck(text=fixed.strip(), citations=tuple(citations), invalid=tuple(invalid),
-                         unsupported=tuple(unsupported), uncited=tuple(uncited))
+                         unsupported=tuple(unsupported), uncited=tuple(uncited), verified=tuple(verified),
+                         left_out=tuple(left_out))

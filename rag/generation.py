@@ -7,7 +7,17 @@ and the installed llama.cpp build can do, so every branch is testable without a 
 imported only inside functions: importing this module (e.g. for `rag --help`) stays cheap.
 
 `citation_grammar` builds a GBNF grammar that keeps a small model's answer in the shape the rest of
-the pipeline parses: `NOT FOUND`, or one to six sentences that each end in `[k]` markers.
+the pipeline parses and cannot run away: `NOT FOUND`, or at most MAX_SENTENCES sentences of at most
+SENTENCE_PIECES characters each, every one ending in one or two `[k]` markers and a period. A `.`
+followed by a space can only come after the markers, so a model cannot close a sentence without its
+citation. `grammar_max_chars` is the longest text the grammar allows; the pipeline uses it as the
+token budget, so the budget never cuts a sentence short (a token carries at least one character).
+`copy_grammar` is the stricter variant: each answer sentence is one of the given passage sentences,
+copied verbatim with its own `[k]`, so the citation is right by construction.
+
+Article text is never parsed for control tokens: `render_chat` remembers which parts of the prompt
+came from the template, and only those are tokenized with special tokens enabled, so a passage
+holding `<|im_start|>system` stays plain text.
 """
 
 from __future__ import annotations
@@ -27,8 +37,13 @@ from rag.errors import ModelError
 CUDA_REINSTALL_COMMAND = 'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
 CONTEXT_STEP = 512
 INITIAL_CONTEXT = 2048
-MAX_SENTENCES = 6
+MAX_SENTENCES = 3
+SENTENCE_PIECES = 100  # a sentence's text: at most this many characters (a "." with the next one counts once)
+MAX_CITES = 2
+REPEAT_PENALTY = 1.15
 NOT_FOUND = "NOT FOUND"
+_SYSTEM_SLOT = "\ue000rag-system\ue001"
+_USER_SLOT = "\ue000rag-user\ue001"
 
 FALLBACK_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -213,30 +228,63 @@ def gbnf_escape(text: str) -> str:
     return "".join(out)
 
 
-def citation_grammar(n_passages: int, *, max_sentences: int = MAX_SENTENCES) -> str:
-    """GBNF: exactly `NOT FOUND`, or 1..max_sentences sentences separated by one space, each being
-    text without brackets, newlines or other control characters (and not starting with a space)
-    followed by one or more `[k]` (1 <= k <= n_passages) and a period."""
+def citation_grammar(n_passages: int, *, max_sentences: int = MAX_SENTENCES,
+                     pieces: int = SENTENCE_PIECES) -> str:
+    """GBNF: exactly `NOT FOUND`, or 1..max_sentences sentences separated by one space. A sentence is
+    text (no brackets, angle brackets (no chat markup) or control characters, not starting with a space, a "." only when a character
+    other than a space follows it, as in "3.5" or "U.S"), then 1..MAX_CITES `[k]` markers
+    (1 <= k <= n_passages) and a period."""
     if n_passages < 1:
         return f'root ::= "{NOT_FOUND}"\n'
     numbers = " | ".join(f'"{k}"' for k in range(n_passages, 0, -1))
     more = f'(" " sentence){{0,{max_sentences - 1}}}' if max_sentences > 1 else ""
     return (
         f'root ::= "{NOT_FOUND}" | sentence {more}\n'
-        'sentence ::= text cite+ "."\n'
-        "text ::= [^\\[\\]\\x01-\\x1f ] [^\\[\\]\\x01-\\x1f]*\n"
+        f'sentence ::= first piece{{0,{pieces - 1}}} " "? cite{{1,{MAX_CITES}}} "."\n'
+        "first ::= [^\\[\\]<>\\x01-\\x20.]\n"
+        'piece ::= [^\\[\\]<>\\x01-\\x1f.] | "." [^\\[\\]<>\\x01-\\x20.]\n'
         'cite ::= "[" num "]"\n'
         f"num ::= {numbers}\n"
     )
 
 
-def citation_regex(n_passages: int, *, max_sentences: int = MAX_SENTENCES) -> re.Pattern[str]:
+def citation_regex(n_passages: int, *, max_sentences: int = MAX_SENTENCES,
+                   pieces: int = SENTENCE_PIECES) -> re.Pattern[str]:
     """The language of `citation_grammar` as a regex, for `fullmatch`."""
     if n_passages < 1:
         return re.compile(re.escape(NOT_FOUND))
     num = "|".join(str(k) for k in range(n_passages, 0, -1))
-    sentence = rf"[^\[\]\x00-\x1f ][^\[\]\x00-\x1f]*(?:\[(?:{num})\])+\."
+    piece = r"(?:[^\[\]<>\x00-\x1f.]|\.[^\[\]<>\x00-\x20.])"
+    sentence = rf"[^\[\]<>\x00-\x20.]{piece}{{0,{pieces - 1}}} ?(?:\[(?:{num})\]){{1,{MAX_CITES}}}\."
     return re.compile(rf"{re.escape(NOT_FOUND)}|{sentence}(?: {sentence}){{0,{max_sentences - 1}}}")
+
+
+def grammar_max_chars(n_passages: int, *, max_sentences: int = MAX_SENTENCES, pieces: int = SENTENCE_PIECES) -> int:
+    """The longest answer `citation_grammar` allows, in characters: the token budget that lets
+    every answer the grammar allows finish."""
+    cite = 2 + len(str(max(n_passages, 1)))
+    sentence = 1 + 2 * (pieces - 1) + 1 + MAX_CITES * cite + 1
+    return max(len(NOT_FOUND), max_sentences * sentence + (max_sentences - 1))
+
+
+def copy_grammar(sentences: list[tuple[int, str]], *, max_sentences: int = MAX_SENTENCES) -> str:
+    """GBNF: `NOT FOUND`, or 1..max_sentences of the given (passage number, sentence) pairs, each
+    copied verbatim and followed by its own `[n]` and a period."""
+    if not sentences:
+        return f'root ::= "{NOT_FOUND}"\n'
+    options = " | ".join(f'"{gbnf_escape(_unterminated(t))} [{n}]."' for n, t in sentences)
+    more = f'(" " sentence){{0,{max_sentences - 1}}}' if max_sentences > 1 else ""
+    return f'root ::= "{NOT_FOUND}" | sentence {more}\nsentence ::= {options}\n'
+
+
+def copy_max_chars(sentences: list[tuple[int, str]], *, max_sentences: int = MAX_SENTENCES) -> int:
+    """The longest answer `copy_grammar` allows (a sentence may be picked more than once)."""
+    longest = max((len(_unterminated(t)) + len(f" [{n}].") for n, t in sentences), default=0)
+    return max(len(NOT_FOUND), max_sentences * longest + max_sentences - 1)
+
+
+def _unterminated(sentence: str) -> str:
+    return re.sub(r"\s+", " ", sentence).strip().rstrip(".!?…").rstrip()
 
 
 # --- llama.cpp generator ----------------------------------------------------------------------
@@ -296,6 +344,7 @@ class LlamaGenerator:
         """True when the GGUF has no chat template and ChatML is used instead."""
         self.chat_template: str = template or FALLBACK_CHAT_TEMPLATE
         self._formatter: Any = None
+        self._segments: dict[str, tuple[tuple[str, bool], ...]] = {}
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -351,10 +400,19 @@ class LlamaGenerator:
     # -- tokens and templates -----------------------------------------------------------------
 
     def _tokenize(self, text: str) -> list[int]:
-        # Same flags create_completion uses for a text prompt: control tokens such as <|im_start|>
-        # are parsed as such, and BOS is added when the model's tokenizer asks for it.
+        """Tokens of a prompt, with BOS when the model's tokenizer asks for it. For a prompt made
+        by `render_chat`, only the template's own text may hold control tokens such as
+        <|im_start|>; the system and user contents (passages, titles, the question) are plain text.
+        Any other text is tokenized as create_completion would (control tokens parsed)."""
         add_bos = bool(self._llm._model.add_bos_token())
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+        segments = self._segments.get(text)
+        if segments is None:
+            return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+        tokens: list[int] = []
+        for i, (part, special) in enumerate(segments):
+            if part:
+                tokens += self._llm.tokenize(part.encode("utf-8"), add_bos=add_bos and not tokens, special=special)
+        return tokens
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenize(text))
@@ -376,16 +434,25 @@ class LlamaGenerator:
                 bos_token=self._token_text(self._llm.token_bos()),
                 add_generation_prompt=True,
             )
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        messages = [{"role": "system", "content": _SYSTEM_SLOT}, {"role": "user", "content": _USER_SLOT}]
         try:
-            prompt = str(self._formatter(messages=messages).prompt)
+            skeleton = str(self._formatter(messages=messages).prompt)
         except Exception as e:
             raise ModelError(f"the chat template of {self.name} failed to render: {e}") from e
+        if skeleton.count(_SYSTEM_SLOT) != 1 or skeleton.count(_USER_SLOT) != 1:
+            raise ModelError(f"the chat template of {self.name} does not place the system and user messages once each")
+        head, rest = skeleton.split(_SYSTEM_SLOT)
+        middle, tail = rest.split(_USER_SLOT)
         # Templates such as Llama 3's start with the BOS text; the tokenizer adds BOS itself, and a
         # doubled BOS degrades answers.
         bos = self._token_text(self._llm.token_bos())
-        if bos and self._llm._model.add_bos_token() and prompt.startswith(bos):
-            prompt = prompt[len(bos) :]
+        if bos and self._llm._model.add_bos_token() and head.startswith(bos):
+            head = head[len(bos) :]
+        segments = ((head, True), (system, False), (middle, True), (user, False), (tail, True))
+        prompt = "".join(part for part, _ in segments)
+        self._segments[prompt] = segments
+        while len(self._segments) > 16:
+            self._segments.pop(next(iter(self._segments)))
         return prompt
 
     def check_grammar(self, grammar: str) -> None:
@@ -434,9 +501,10 @@ class LlamaGenerator:
         first: float | None = None
         stopped_early = False
         stream = self._llm.create_completion(
-            prompt,
+            self._tokenize(prompt),
             max_tokens=max_tokens,
             temperature=self.temperature,
+            repeat_penalty=REPEAT_PENALTY,
             seed=self.seed,
             grammar=llama_grammar,
             stop=list(stop or []),
@@ -461,7 +529,7 @@ class LlamaGenerator:
         total = time.perf_counter() - start
 
         text = "".join(pieces)
-        completion_tokens = len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
+        completion_tokens = len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
         ttft = (first - start) if first is not None else None
         decode_s = total - ttft if ttft is not None else total
         if completion_tokens > 1 and decode_s > 0:

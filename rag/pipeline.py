@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import prompts
-from .citations import check_citations, strip_markers
+from .citations import CitationCheck, check_citations, content_words, strip_markers
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import (ABSTAIN_THRESHOLD, QUESTION_FRAME, extractive_answer, idf_from_counts, score_sentences,
-                         unknown_names)
+from .extractive import (ABSTAIN_THRESHOLD, QUESTION_FRAME, ScoredSentence, extractive_answer, idf_from_counts,
+                         score_sentences, sentences_of, unknown_names)
 from .retrieval import Index, open_index
 from .store import STOPWORDS
-from .types import Answer, Hit, Source
+from .types import Answer, Hit, LeftOut, Source
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generation import Generator
@@ -33,6 +33,11 @@ if TYPE_CHECKING:  # pragma: no cover
 NOT_FOUND = "The articles don't say."
 NO_MODEL_HINT = "No LLM is installed, so this answer quotes the articles directly; run `rag models pull` for written answers."
 MODES = ("auto", "llm", "extractive")
+PROMPT_BUDGET = 600  # prompt tokens aimed for at k=5: sentence windows instead of whole chunks
+STYLES = ("free", "copy")
+LLM_STYLE = "free"
+FALLBACK_NOTICE = "The model's answer could not be verified against the passages, so the best-matching sentences are quoted instead."
+NOT_FOUND_NOTICE = "The model found no answer in the passages, so the best-matching sentences are quoted instead."
 
 
 @dataclass
@@ -90,7 +95,20 @@ def _rewrite_with_llm(question: str, turns: Sequence[tuple[str, str, str]], gene
     prompt = generator.render_chat(prompts.render("rewrite_system"),
                                    prompts.render("rewrite_user", history=history, question=question))
     out = generator.generate(prompt, max_tokens=64, stop=["\n"]).text.strip().strip('"')
-    return out if 3 <= len(out) <= 400 else question
+    if 3 <= len(out) <= 400 and rewrite_is_faithful(question, out, turns):
+        return out
+    return rewrite_follow_up(question, turns[-1][1])
+
+
+def rewrite_is_faithful(question: str, rewrite: str, turns: Sequence[tuple[str, str, str]]) -> bool:
+    """An LLM's rewrite of a follow-up is used only when it keeps every content word of the
+    question and adds only words found in the conversation (its questions and answers)."""
+    asked = set(content_words(question))
+    got = set(content_words(rewrite))
+    said: set[str] = set()
+    for a, std, ans in turns:
+        said |= set(content_words(f"{a} {std} {strip_markers(ans)}"))
+    return asked <= got and got <= asked | said
 
 
 def ask(
@@ -109,11 +127,14 @@ def ask(
     settings: Settings | None = None,
     abstain_threshold: float = ABSTAIN_THRESHOLD,
     use_grammar: bool = True,
+    style: str = LLM_STYLE,
 ) -> Answer:
     """Answer `question` from the indexed articles, with checked citations.
 
     mode "auto" uses the LLM when a model is available (a `generator` passed in, `model`, or the
-    default model from models.txt downloaded) and answers extractively otherwise.
+    default model from models.txt downloaded) and answers extractively otherwise. `style` "free"
+    lets the model write its sentences under the citation grammar; "copy" makes it pick passage
+    sentences verbatim. Either way only verified sentences reach the answer.
     """
     s = (settings or Settings.from_env()).with_(index_dir=index_dir, k=k, mode=mode, model=model,
                                                 retrieval=retrieval)
@@ -176,7 +197,7 @@ def ask(
 
         assert gen is not None
         return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,
-                           common, use_grammar)
+                           common, use_grammar, scored, style)
     finally:
         if own_index:
             idx.close()
@@ -207,22 +228,63 @@ def load_generator(s: Settings) -> tuple["Generator | None", str | None]:
     return gen, getattr(gen, "warning", None)
 
 
-def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max_tokens: int
+def passage_windows(hits: Sequence[Hit], scored: Sequence[ScoredSentence], *, top: int = 2,
+                    window: int = 1) -> list[list[str]]:
+    """For each hit, the sentences the model is shown: its `top` best-scoring sentences with
+    `window` neighbours on each side, in document order; runs that are not adjacent are separated
+    by "…". A hit none of whose sentences was scored is shown whole."""
+    by_hit: dict[int, list[tuple[str, int, int, int]]] = {}
+    for sent in sentences_of(hits):
+        by_hit.setdefault(sent[1], []).append(sent)
+    rank = {(x.hit, x.start): r for r, x in enumerate(scored)}
+    out: list[list[str]] = []
+    for i, h in enumerate(hits):
+        sents = by_hit.get(i, [])
+        if not sents:
+            out.append([h.text])
+            continue
+        best = sorted(range(len(sents)), key=lambda j: rank.get((i, sents[j][2]), len(rank)))[:top]
+        keep = sorted({k for j in best for k in range(j - window, j + window + 1) if 0 <= k < len(sents)})
+        parts: list[str] = []
+        for a, b in zip([None, *keep], keep):
+            if a is not None and b != a + 1:
+                parts.append("…")
+            parts.append(sents[b][0].strip())
+        out.append(parts)
+    return out
+
+
+def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max_tokens: int,
+                 scored: Sequence[ScoredSentence] | None = None, budget: int = PROMPT_BUDGET
                  ) -> tuple[str, int, int]:
-    """The exact prompt, how many passages fit, and its token count. Weakest passages go first."""
+    """The exact prompt, how many passages it holds, and its token count.
+
+    With `scored` sentences, each passage is shown as windows around its best sentences, narrowed
+    (fewer neighbours, then fewer sentences) until the prompt fits `budget` tokens; without, whole
+    passages are shown. Weakest passages are dropped last, and only to fit the model's context."""
     system = prompts.render("answer_system")
     limit = generator.context_limit()
-    n = len(hits)
-    while True:
+    shapes = [(2, 1), (2, 0), (1, 0)] if scored is not None else [None]
+
+    def render(n: int, shape: tuple[int, int] | None) -> tuple[str, int]:
+        if shape is None:
+            texts = [h.text for h in hits[:n]]
+        else:
+            texts = [" ".join(p) for p in passage_windows(hits[:n], scored or (), top=shape[0], window=shape[1])]
         passages = "\n\n".join(
-            prompts.render("passage", n=i + 1, title=prompts.fence(h.title), doc_id=h.doc_id,
-                           text=prompts.fence(h.text)) for i, h in enumerate(hits[:n]))
+            prompts.render("passage", n=i + 1, title=prompts.fence(h.title), text=prompts.fence(t)) for i, (h, t) in enumerate(zip(hits[:n], texts)))
         user = prompts.render("answer_user", passages=passages or "(no passages)", question=question)
         prompt = generator.render_chat(system, user)
-        tokens = generator.count_tokens(prompt)
-        if tokens + max_tokens <= limit or n == 0:
+        return prompt, generator.count_tokens(prompt)
+
+    n = len(hits)
+    for shape in shapes:
+        prompt, tokens = render(n, shape)
+        if tokens <= budget:
             break
+    while tokens + max_tokens > limit and n > 0:
         n -= 1
+        prompt, tokens = render(n, shape)
     if tokens + max_tokens > limit:
         raise ModelError(f"the question alone needs {tokens} tokens; the model's context holds {limit}")
     return prompt, n, tokens
@@ -231,36 +293,94 @@ def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max
 def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator", s: Settings,
                 idx: Index, on_token: Callable[[str], None] | None,
                 on_prompt: Callable[[str], None] | None, timings: dict[str, float],
-                t0: float, common: dict, use_grammar: bool) -> Answer:
-    from .generation import citation_grammar
+                t0: float, common: dict, use_grammar: bool, scored: Sequence[ScoredSentence] = (),
+                style: str = LLM_STYLE) -> Answer:
+    """Generate under the grammar, keep only the verified sentences; when none is left, answer
+    extractively and say so. The model's unverified text is never returned as the answer."""
+    from .generation import citation_grammar, copy_grammar, copy_max_chars, grammar_max_chars
 
-    prompt, n_used, n_tokens = build_prompt(standalone, hits, gen, s.max_tokens)
+    if style not in STYLES:
+        raise InputError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+    grammar = None
+    max_tokens = s.max_tokens
+    if use_grammar:
+        # The budget is the grammar's own longest answer, so it never cuts a sentence short.
+        max_tokens = grammar_max_chars(len(hits))
+    prompt, n_used, n_tokens = build_prompt(standalone, hits, gen, max_tokens, scored=scored)
     used = hits[:n_used]
+    if use_grammar and used:
+        if style == "copy":
+            shown = passage_windows(used, scored)
+            offered = [(i + 1, t) for i, parts in enumerate(shown) for t in parts if t != "…"]
+            grammar, max_tokens = copy_grammar(offered), copy_max_chars(offered)
+        else:
+            grammar, max_tokens = citation_grammar(len(used)), grammar_max_chars(len(used))
     if on_prompt is not None:
         on_prompt(prompt)
     ensure = getattr(gen, "ensure_context", None)
     if ensure is not None:
-        ensure(n_tokens + s.max_tokens)
-    result = gen.generate(prompt, max_tokens=s.max_tokens,
-                          grammar=citation_grammar(len(used)) if use_grammar and used else None,
-                          on_token=on_token)
+        ensure(n_tokens + max_tokens)
+    result = gen.generate(prompt, max_tokens=max_tokens, grammar=grammar, on_token=on_token)
     timings.update(prompt_tokens=n_tokens, completion_tokens=result.completion_tokens,
                    ttft_ms=round((result.time_to_first_token_s or 0.0) * 1000, 1),
                    generation_ms=round(result.total_s * 1000, 1), tokens_per_s=round(result.tokens_per_s, 2),
                    passages_dropped=len(hits) - n_used)
     raw = result.text.strip()
     base = dict(mode="llm", device=gen.device, prompt=prompt, model=gen.name, **common)
-    base["sources"] = _sources(used)
     if not raw or raw.upper().startswith("NOT FOUND"):
-        timings["total_ms"] = _ms(t0)
-        return Answer(answer=NOT_FOUND, citations=(), abstained=True, timings=timings, **base)
+        # The articles were judged to answer (the abstention check passed before the model ran):
+        # a weak model's NOT FOUND must not end the turn in a false "the articles don't say".
+        return _fallback(hits, scored, timings, t0, base, NOT_FOUND_NOTICE, (), ())
     check = check_citations(raw, used, embedder=idx.embedder)
+    kept, repeats = _verified_sentences(check)
+    left_out = check.left_out + repeats
+    asked = set(content_words(standalone))
+    if kept and all(set(content_words(claim)) <= asked for claim, _ in kept):
+        # "Putin visited [4]." is supported but only restates the question: not an answer.
+        left_out += tuple(LeftOut(sentence=claim, cited=ns, support=1.0, reason="only restates the question")
+                          for claim, ns in kept)
+        kept = []
+    if not kept:
+        return _fallback(hits, scored, timings, t0, base, FALLBACK_NOTICE, left_out, check.invalid)
+    citations = tuple(c for c in check.citations if c.supported and c.sentence in {k for k, _ in kept})
+    text = " ".join(f"{_unterminated(claim)} {''.join(f'[{n}]' for n in ns)}." for claim, ns in kept)
+    base["sources"] = _sources(used)
     timings["total_ms"] = _ms(t0)
-    return Answer(answer=check.text, citations=check.citations, abstained=False, timings=timings,
+    return Answer(answer=text, citations=citations, abstained=False, timings=timings,
                   invalid_citations=check.invalid,
-                  # A sentence without any citation has nothing backing it either.
-                  unsupported_sentences=check.unsupported + check.uncited,
-                  **base)  # type: ignore[arg-type]
+                  unsupported_sentences=tuple(lo.sentence for lo in left_out),
+                  left_out=left_out, **base)  # type: ignore[arg-type]
+
+
+def _verified_sentences(check: CitationCheck) -> tuple[list[tuple[str, tuple[int, ...]]], tuple[LeftOut, ...]]:
+    """(claim, the passages that support it) for each verified sentence, in order; a sentence that
+    repeats an earlier one is left out (a small model's loop)."""
+    kept: list[tuple[str, tuple[int, ...]]] = []
+    repeats: list[LeftOut] = []
+    for sentence in check.verified:
+        claim = strip_markers(sentence)
+        ns = tuple(dict.fromkeys(c.n for c in check.citations if c.sentence == claim and c.supported))
+        words = set(content_words(claim))
+        if any(len(words & set(content_words(k))) >= 0.8 * max(len(words), 1) for k, _ in kept):
+            support = max((c.support for c in check.citations if c.sentence == claim), default=0.0)
+            repeats.append(LeftOut(sentence=claim, cited=ns, support=support, reason="repeats an earlier sentence"))
+            continue
+        kept.append((claim, ns))
+    return kept, tuple(repeats)
+
+
+def _unterminated(claim: str) -> str:
+    return claim.rstrip().rstrip(".!?").rstrip()
+
+
+def _fallback(hits: Sequence[Hit], scored: Sequence[ScoredSentence], timings: dict[str, float], t0: float,
+              base: dict, notice: str, left_out: tuple[LeftOut, ...], invalid: tuple[int, ...]) -> Answer:
+    text, citations = extractive_answer(scored, hits)
+    base = {**base, "sources": _sources(hits), "notice": f"{notice} {base['notice']}" if base.get("notice") else notice}
+    timings["total_ms"] = _ms(t0)
+    return Answer(answer=text, citations=citations, abstained=False, timings=timings, fallback=True,
+                  invalid_citations=invalid, unsupported_sentences=tuple(lo.sentence for lo in left_out),
+                  left_out=left_out, **base)  # type: ignore[arg-type]
 
 
 def _sources(hits: Sequence[Hit]) -> tuple[Source, ...]:

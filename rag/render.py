@@ -116,8 +116,15 @@ def answer_footer(answer: Answer, style: Style, verbose: bool = False) -> str:
     if answer.invalid_citations:
         out.append(style.red(f"Removed citation(s) to passages that do not exist: "
                              f"{', '.join(f'[{n}]' for n in answer.invalid_citations)}"))
-    for s in answer.unsupported_sentences:
-        out.append(style.red(f"Not supported by a cited passage: {s}"))
+    if answer.left_out:
+        # Listed once, compactly: the sentences are not part of the answer (--json has their scores).
+        n = len(answer.left_out)
+        out.append(style.yellow(f"left out: {n} sentence{'s' if n > 1 else ''} of the model's answer "
+                                "not supported by the passages"))
+        if verbose:
+            out.extend(style.dim(f"  - {_shorten(lo.sentence, 100)} ({lo.reason})") for lo in answer.left_out)
+    elif answer.unsupported_sentences:
+        out.append(style.yellow(f"left out: {len(answer.unsupported_sentences)} sentence(s) not supported by the passages"))
     block = sources_block(answer, style)
     if block:
         out.append("")

@@ -91,6 +91,16 @@ class Source:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A sentence of the model's answer that failed verification and was removed from the answer."""
+
+    sentence: str  # without its markers
+    cited: tuple[int, ...]  # the passage numbers it cited (empty: it cited none)
+    support: float  # the best support any cited passage gave it, 0..1
+    reason: str  # e.g. "no citation", "weak support 0.31", "not in the cited passage: June, 2022"
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str
@@ -106,3 +116,5 @@ class Answer:
     invalid_citations: tuple[int, ...] = ()
     unsupported_sentences: tuple[str, ...] = ()
     notice: str | None = None
+    fallback: bool = False  # the LLM's answer could not be verified; the extractive answer is shown instead
+    left_out: tuple[LeftOut, ...] = ()  # the LLM's sentences removed because no passage supports them

@@ -3,6 +3,8 @@ citation grammar."""
 
 from __future__ import annotations
 
+import re
+
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,7 +163,8 @@ def test_prompt_longer_than_the_model_allows(gen: LlamaGenerator) -> None:
 
 def test_citation_regex() -> None:
     rx = citation_regex(3)
-    for ok in ("NOT FOUND", "Paris won [1].", "A rose [1][3]. B fell 3.5% [2].", "x [1]. " * 5 + "y [2]."):
+    for ok in ("NOT FOUND", "Paris won [1].", "A rose [1][3]. B fell 3.5% [2].", "x [1]. " * 2 + "y [2].",
+               "Paris won[1].", "x" * 100 + " [1]."):
         assert rx.fullmatch(ok), ok
     for bad in (
         "Paris won.",
@@ -171,12 +174,37 @@ def test_citation_regex() -> None:
         " leading space [1].",
         "two\nlines [1].",
         "a\ttab [1].",
-        "x [1]. " * 6 + "y [2].",
+        "x [1]. " * 3 + "y [2].",  # at most three sentences
         "NOT FOUND.",
+        "Paris won. Lyon lost [1].",  # a full stop cannot skip the citation
+        "x" * 101 + " [1].",  # at most 100 characters of text
+        "A [1][2][3].",  # at most two markers
+        "<|im_start|>system [1].",  # no chat markup
         "A [1].  B [2].",
     ):
         assert not rx.fullmatch(bad), bad
     assert citation_regex(0).fullmatch("NOT FOUND") and not citation_regex(0).fullmatch("A [1].")
+
+
+def test_grammar_budget_covers_the_longest_answer() -> None:
+    from rag.generation import grammar_max_chars
+
+    longest = " ".join(["x" + ".y" * 99 + " [12][12]."] * 3)
+    assert citation_regex(12).fullmatch(longest)
+    assert len(longest) == grammar_max_chars(12)
+
+
+def test_copy_grammar_offers_only_the_given_sentences(gen: LlamaGenerator) -> None:
+    from rag.generation import copy_grammar, copy_max_chars
+
+    offered = [(1, "Putin flew to Hanoi."), (2, 'He said "yes" [sic]\n.')]
+    g = copy_grammar(offered)
+    gen.check_grammar(g)
+    assert '"Putin flew to Hanoi [1]."' in g
+    assert copy_max_chars(offered) >= len("Putin flew to Hanoi [1].")
+    out = gen.generate(gen.render_chat("s", "u"), max_tokens=copy_max_chars(offered), grammar=g)
+    one = r'(?:Putin flew to Hanoi \[1\]\.|He said "yes" \[sic\]\\n \[2\]\.)'
+    assert re.fullmatch(rf"NOT FOUND|{one}(?: {one}){{0,2}}", out.text), out.text
 
 
 def test_llama_cpp_accepts_the_grammar(gen: LlamaGenerator) -> None:

