@@ -20,8 +20,9 @@ from .chunking import ChunkingParams, chunk_document, passage_text
 from .config import DEFAULT_EMBEDDER
 from .documents import Problem, load_documents
 from .embedding import Embedder, load_embedder
-from .errors import IndexMismatchError, InputError
-from .store import FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, current_generation, read_manifest
+from .errors import IndexMismatchError, InputError, NoIndexError, RagError
+from .store import (FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
+                    read_manifest)
 from .types import Chunk, Document
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -72,9 +73,11 @@ def build_index(
     t_load = time.perf_counter()
 
     with IndexLock(index_dir):
-        base = current_generation(index_dir) if index_dir.exists() else None
+        # A rebuild reads nothing of the old index, so it works from any damaged state.
+        base = current_generation(index_dir) if index_dir.exists() and not rebuild else None
         manifest = read_manifest(base) if base is not None else None
-        emb = _resolve_embedder(embedder, manifest, rebuild)
+        emb = _resolve_embedder(embedder, manifest or _readable_manifest(index_dir) if rebuild else manifest,
+                                rebuild)
         if manifest is not None and not rebuild:
             if manifest["chunking"] != params.as_dict() or manifest.get("lexical", {}).get("tokenizer") != FTS_TOKENIZER:
                 rebuild = True  # another chunking: every chunk changes anyway
@@ -156,6 +159,25 @@ def build_index(
             reused_chunks=reused, seconds=t_end - t0, written=True,
             timings={"load_s": t_load - t0, "chunk_embed_s": t_embed - t_load, "write_s": t_end - t_embed},
             **report)  # type: ignore[arg-type]
+
+
+def compact_index(index_dir: str | Path) -> dict:
+    """Fold the vectors of recent updates into a new immutable base file (`rag index --compact`)."""
+    index_dir = Path(index_dir)
+    with IndexLock(index_dir):
+        gen = current_generation(index_dir)
+        if gen is None:
+            raise NoIndexError(f"no index at {index_dir}/ — build one with `rag index seeds/`")
+        return compact_generation(gen, int(read_manifest(gen)["embedder"]["dim"]))
+
+
+def _readable_manifest(index_dir: Path) -> dict | None:
+    """The old index's manifest if it can still be read (a rebuild keeps its embedder), else None."""
+    try:
+        gen = current_generation(index_dir) if index_dir.exists() else None
+        return read_manifest(gen) if gen is not None else None
+    except RagError:
+        return None
 
 
 def _resolve_embedder(embedder: Embedder | str | None, manifest: dict | None, rebuild: bool) -> Embedder:
