@@ -298,12 +298,17 @@ class IndexReader:
             gen = current_generation(self.index_dir)
             if gen is None:
                 raise NoIndexError(f"no index at {self.index_dir}/ — build one with `rag index seeds/`")
+            if not (gen / LEASE).exists() and (gen / "manifest.json").exists():
+                raise IndexMismatchError(f"index at {self.index_dir} has format 1, this version reads "
+                                         f"{FORMAT_VERSION}; {FIX}")
             try:
                 self._open(gen)
                 return
-            except FileNotFoundError as exc:  # a writer replaced the generation meanwhile
-                last = exc
+            except FileNotFoundError as exc:
                 self._release()
+                if current_generation(self.index_dir) == gen:  # not a writer's switch: it is gone
+                    raise _corrupt(f"{exc.filename or exc} is missing", "the index is incomplete") from exc
+                last = exc  # a writer replaced the generation meanwhile: open the new one
                 time.sleep(0.01)
         raise _corrupt(f"cannot open {self.index_dir}", last or "it keeps changing")
 
@@ -390,7 +395,15 @@ class IndexReader:
                     else faiss.SearchParametersIVF(nprobe=self.nprobe)
             else:
                 params = faiss.SearchParameters(sel=sel) if sel is not None else None
-            scores, ids = base.search(q, min(n, alive), params=params)
+            # One question at a time runs fastest on one thread: OpenMP's fork/join costs more
+            # than it saves on a single query, and much more on a busy machine.
+            threads = faiss.omp_get_max_threads()
+            if len(q) <= 4:
+                faiss.omp_set_num_threads(1)
+            try:
+                scores, ids = base.search(q, min(n, alive), params=params)
+            finally:
+                faiss.omp_set_num_threads(threads)
             for i, (row_ids, row_scores) in enumerate(zip(ids, scores)):
                 out[i] = [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0]
         if len(self._delta_ids):
@@ -779,11 +792,12 @@ def _write_base_index(gen: Path, name: str, dim: int) -> dict[str, Any]:
         meta["kind"] = "exact"
     else:
         rng = np.random.default_rng(0)
-        nlist = int(4 * np.sqrt(len(ids)))
+        nlist = int(np.sqrt(len(ids)))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT)
-        sample = np.sort(rng.choice(len(ids), size=min(len(ids), 40 * nlist), replace=False))
+        index.cp.niter = 10  # nprobe is calibrated below, so coarse centroids are good enough
+        sample = np.sort(rng.choice(len(ids), size=min(len(ids), 64 * nlist), replace=False))
         index.train(np.ascontiguousarray(raw[sample]))
         for i in range(0, len(ids), step):
             index.add_with_ids(np.ascontiguousarray(raw[i:i + step]), ids[i:i + step])
