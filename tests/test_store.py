@@ -180,6 +180,17 @@ def test_check_cli_says_what_is_wrong_and_the_fix(corpus, tmp_path, hashing):
     assert runner.invoke(app, ["index", "--check", "--index-dir", str(idx)]).exit_code == 0
 
 
+def test_damaged_lexical_index_is_found(corpus, tmp_path, hashing):
+    idx = tmp_path / "index"
+    build_index([corpus], idx, embedder=hashing)
+    conn = sqlite3.connect(current_generation(idx) / DB)
+    conn.execute("DELETE FROM chunks_fts_data WHERE id > 10")  # the FTS5 index's own pages
+    conn.commit()
+    conn.close()
+    rep = check_index(idx)
+    assert any("lexical (FTS5) index is damaged" in p for p in rep.problems), rep.problems
+
+
 def test_damaged_content_hash_is_found(corpus, tmp_path, hashing):
     idx = tmp_path / "index"
     build_index([corpus], idx, embedder=hashing)
