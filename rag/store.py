@@ -335,6 +335,7 @@ class IndexReader:
         self._faiss_path = faiss_path
         self._delta_ids, self._delta = self._load_delta()
         self._tombstones = np.asarray([r[0] for r in self._sql("SELECT id FROM tombstones")], np.int64)
+        _ = self.vectors  # mapped now, so the snapshot's vectors are bound to it
 
     def _release(self) -> None:
         for lease in getattr(self, "_leases", []):
@@ -369,7 +370,9 @@ class IndexReader:
             import faiss
 
             try:
-                self._vectors = faiss.read_index(str(self._faiss_path))
+                # Memory-mapped: opening costs milliseconds and only the lists searched are read.
+                self._vectors = faiss.read_index(str(self._faiss_path),
+                                                 faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
             except RuntimeError as exc:
                 raise _corrupt(f"cannot read {self._faiss_path}", exc) from exc
             if self._vectors.ntotal != int(self._base_meta["count"]):
@@ -824,15 +827,17 @@ def _calibrate_nprobe(index: Any, raw: np.ndarray, ids: np.ndarray, rng: np.rand
         top = np.argpartition(-both, 9, axis=1)[:, :10]
         best = np.take_along_axis(both, top, 1)
         exact = np.take_along_axis(both_ids, top, 1)
-    recall = 0.0
-    nprobe = 1
-    while nprobe <= index.nlist:
+    def recall_at(nprobe: int) -> float:
         _, got = index.search(q, 10, params=faiss.SearchParametersIVF(nprobe=nprobe))
-        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, exact)]))
-        if recall >= ANN_TARGET_RECALL:
-            break
+        return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, exact)]))
+
+    nprobe = 1
+    while nprobe < index.nlist and recall_at(nprobe) < ANN_TARGET_RECALL:
         nprobe *= 2
-    return {"nprobe": min(nprobe, index.nlist), "recall_at_10": round(recall, 4)}
+    # Questions lie farther from their passages than these perturbed copies do, so the target
+    # is met with a margin: four times the probes (each probe costs ~nlist^-1 of exact search).
+    nprobe = min(nprobe * 4, index.nlist)
+    return {"nprobe": nprobe, "recall_at_10": round(recall_at(nprobe), 4)}
 
 
 def needs_compaction(gen: Path) -> bool:
