@@ -8,7 +8,7 @@ incremental update (one SQLite transaction on the live generation) and an update
 compaction (a new base vector file). Each trial starts from a copy of the same "old" index over
 a synthetic corpus A and runs `build_index` on corpus B (some documents changed, some removed,
 some added) in a child process, killed after a random delay drawn over the measured length of
-that write. The index is then opened and must hold exactly the documents (ids and content hashes)
+that write (half of the delays anywhere in it, half in its last fifth, where the commit is). The index is then opened and must hold exactly the documents (ids and content hashes)
 of A or of B, pass `check_index` (manifest, SQLite integrity, counts, every chunk with a vector),
 and answer a search. Finally a normal run on B must complete and leave a sound index.
 Uses the hashing embedder, so no model is needed.
@@ -151,7 +151,9 @@ def run_trials(trials: int, docs: int = 300, seed: int = 0, work: Path | None = 
             trial_dir = tmp / f"trial-{i}"
             shutil.copytree(old_index, trial_dir)
             marker = tmp / f"trial-{i}.started"
-            delay = rng.uniform(0, length[kind] * 1.1)
+            # Half the kills anywhere in the write, half in its last fifth, where the commit is.
+            lo = 0.0 if i % 2 == 0 else 0.8 * length[kind]
+            delay = rng.uniform(lo, length[kind] * 1.05)
             killed = run_child(kind, b, trial_dir, marker, delay) < 0
             state = verify(trial_dir, old, new)
             if state in ("old", "new"):  # and a normal run afterwards repairs nothing by hand
@@ -180,7 +182,8 @@ def main() -> None:
         "# Crash trials", "",
         f"`python benchmarks/bench_crash.py --trials {args.trials} --docs {args.docs} --seed {args.seed}` "
         f"on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, {time.perf_counter() - t:.0f} s. "
-        "The writer is killed with SIGKILL at a random moment of a full build, an incremental update, "
+        "The writer is killed with SIGKILL at a random moment (half anywhere, half in the last fifth of "
+        "the write's measured length) of a full build, an incremental update, "
         "or an update followed by a compaction; the index must then hold exactly the old or the new "
         "documents, pass `rag index --check`, answer a search, and be brought to the new state by "
         "the next normal run.", "",

@@ -9,6 +9,7 @@ bounded batches so memory stays flat on large corpora.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from .chunking import ChunkingParams, chunk_document, passage_text
 from .config import DEFAULT_EMBEDDER
 from .documents import Problem, load_documents
 from .embedding import Embedder, load_embedder
-from .errors import IndexMismatchError, InputError, NoIndexError, RagError
+from .errors import IndexCorruptError, IndexMismatchError, InputError, NoIndexError, RagError
 from .store import (FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
                     read_manifest)
 from .types import Chunk, Document
@@ -149,6 +150,10 @@ def build_index(
                 "lexical": {"engine": "sqlite-fts5", "tokenizer": FTS_TOKENIZER, "weights": [0.5, 0.5, 1.0]},
                 "sources": [str(Path(p).resolve()) for p in paths],
             })
+        except sqlite3.DatabaseError as exc:
+            writer.abort()
+            raise IndexCorruptError(f"cannot update {index_dir}/: {exc}; rebuild it from its source files "
+                                    f"with `rag index FOLDER --rebuild`") from exc
         except BaseException:
             writer.abort()
             raise

@@ -277,3 +277,24 @@ def test_killed_writers_leave_old_or_new_state(tmp_path):
     results = bench.run_trials(3, docs=40, seed=3, work=tmp_path)
     assert [r.state for r in results if r.state not in ("old", "new")] == []
     assert len(results) == 3
+
+
+def test_lexical_pruning_drops_only_common_terms_on_a_large_index(corpus, tmp_path, hashing, monkeypatch):
+    import rag.store as store
+
+    idx = tmp_path / "index"
+    build_index([corpus], idx, embedder=hashing)
+    with IndexReader(idx) as r:
+        total = r.manifest["counts"]["chunks"]
+        stems = store._Tokenizer().stems(["welcomed", "vietnam", "putin"])
+        assert stems["welcomed"] == "welcom"
+        df = r.term_chunks(list(stems.values()))
+        assert df[stems["vietnam"]] > 0.05 * total, "the seeds are all about Vietnam"
+        full = r.lexical("Vietnam welcomed", 50)
+        monkeypatch.setattr(store, "LEXICAL_MIN_CHUNKS", 0)
+        pruned = r.lexical("Vietnam welcomed", 50)
+        only_rare = r.lexical("welcomed", 50)
+        common_only = r.lexical("Vietnam Putin", 50)
+    assert pruned == only_rare and pruned != full
+    assert {i for i, _ in pruned} <= {i for i, _ in full}
+    assert common_only, "a question made only of common terms still gets its rarest one"
