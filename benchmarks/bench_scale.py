@@ -206,7 +206,7 @@ def main() -> None:
         t = time.perf_counter()
         with IndexLock(index_dir):
             w = GenerationWriter(index_dir, gen, DIM)
-            corpus.write_docs(w, docs + 1_000_000, 100)
+            corpus.write_docs(w, docs + 1_000_000 + w.counts()["documents"], 100)  # ids not yet used
             w.commit(manifest())
         figures["add 100 documents (s)"] = f"{time.perf_counter() - t:.2f}"
         if args.compact:

@@ -597,6 +597,7 @@ class GenerationWriter:
             self._raw_ids = open(self.gen / "raw.ids", "wb")
             self.base_meta: dict[str, Any] = {}
             self._base_ids = np.zeros(0, np.int64)
+            self._counts = {"documents": 0, "indexed_documents": 0, "chunks": 0}
         else:
             self.gen = base
             db = base / DB
@@ -612,6 +613,8 @@ class GenerationWriter:
                 raise IndexMismatchError(f"vectors in {base} have dimension "
                                          f"{meta['manifest']['embedder']['dim']}, expected {dim}")
             self.base_meta = meta["base"]
+            # Kept up to date by each edit, so a small update costs no scan of the whole index.
+            self._counts = {k: int(meta["counts"][k]) for k in ("documents", "indexed_documents", "chunks")}
             self._base_ids = np.fromfile(_base_files(base, self.base_meta["name"])[2], dtype=np.int64)
             if len(self._base_ids) != int(self.base_meta["count"]):
                 raise _corrupt(f"{base}", "the base vector ids do not match the manifest")
@@ -645,8 +648,13 @@ class GenerationWriter:
         for i in range(0, len(doc_ids), 500):
             part = list(doc_ids[i:i + 500])
             q = ",".join("?" * len(part))
+            docs, indexed = self.conn.execute(
+                f"SELECT count(*), count(*) - count(canonical) FROM documents WHERE doc_id IN ({q})", part).fetchone()
+            self._counts["documents"] -= int(docs)
+            self._counts["indexed_documents"] -= int(indexed or 0)
             self.conn.execute(f"DELETE FROM chunks WHERE doc_id IN ({q})", part)
             self.conn.execute(f"DELETE FROM documents WHERE doc_id IN ({q})", part)
+        self._counts["chunks"] -= len(rowids)
         return len(rowids)
 
     def vectors_of(self, rowids: Sequence[int]) -> np.ndarray:
@@ -673,6 +681,8 @@ class GenerationWriter:
             "INSERT INTO documents(doc_id, title, text, source, sha256, url, date, publisher, canonical) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
             (doc.id, doc.title, doc.text, doc.source, doc.sha256, doc.url, doc.date, doc.publisher, canonical))
+        self._counts["documents"] += 1
+        self._counts["indexed_documents"] += canonical is None
 
     def add_chunks(self, title: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if not chunks:
@@ -686,6 +696,7 @@ class GenerationWriter:
                 "INSERT INTO chunks(chunk_id, doc_id, n, start, end, title, heading, text) VALUES (?,?,?,?,?,?,?,?)",
                 (c.id, c.doc_id, c.n, c.start, c.end, title, c.heading, c.text))
             ids.append(cur.lastrowid)
+        self._counts["chunks"] += len(ids)
         if self.in_place:
             self.conn.executemany("INSERT INTO delta(id, vector) VALUES (?, ?)",
                                   [(i, v.tobytes()) for i, v in zip(ids, vectors)])
@@ -694,6 +705,10 @@ class GenerationWriter:
             self._raw_ids.write(np.asarray(ids, dtype=np.int64).tobytes())
 
     def counts(self) -> dict[str, int]:
+        """Documents, indexed (non-duplicate) documents and chunks as they will be committed."""
+        return dict(self._counts)
+
+    def _counted(self) -> dict[str, int]:
         docs = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
         indexed = self.conn.execute("SELECT count(*) FROM documents WHERE canonical IS NULL").fetchone()[0]
         chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -712,7 +727,7 @@ class GenerationWriter:
     # -- commit --------------------------------------------------------------------------
     def commit(self, manifest: dict[str, Any]) -> Path:
         """Make the change visible atomically; returns the live generation folder."""
-        counts = self.counts()
+        counts = self.counts() if self.in_place else self._counted()
         vectors = self._vector_count()
         if counts["chunks"] != vectors:
             raise IndexCorruptError(f"{counts['chunks']} chunks but {vectors} vectors; nothing written")

@@ -65,6 +65,7 @@ def test_readers_never_break_while_a_writer_commits_50_updates(corpus, tmp_path,
     long_lived.close()
     assert errors == []
     assert answers[0] > 0
+    assert check_index(idx).ok, "50 updates later the stored counts and vectors still agree"
     build_index([corpus], idx, embedder=hashing, rebuild=True)  # the next writer removes it once free
     assert len(list(idx.glob("gen-*"))) == 1
 
