@@ -294,6 +294,7 @@ class IndexReader:
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = Path(index_dir)
         last: Exception | None = None
+        misses = 0
         for _ in range(20):
             gen = current_generation(self.index_dir)
             if gen is None:
@@ -306,9 +307,12 @@ class IndexReader:
                 return
             except FileNotFoundError as exc:
                 self._release()
-                if current_generation(self.index_dir) == gen:  # not a writer's switch: it is gone
+                # A writer replaced the generation, or compacted it, between our reads: try again.
+                # The same generation missing a file three times running is damage, not a race.
+                misses = misses + 1 if current_generation(self.index_dir) == gen else 0
+                if misses >= 3:
                     raise _corrupt(f"{exc.filename or exc} is missing", "the index is incomplete") from exc
-                last = exc  # a writer replaced the generation meanwhile: open the new one
+                last = exc
                 time.sleep(0.01)
         raise _corrupt(f"cannot open {self.index_dir}", last or "it keeps changing")
 

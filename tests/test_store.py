@@ -52,10 +52,18 @@ def test_readers_never_break_while_a_writer_commits_50_updates(corpus, tmp_path,
     for t in threads:
         t.start()
     try:
+        import rag.store as store
+
+        defaults = store.COMPACT_MIN_ROWS, store.COMPACT_SHARE
         for i in range(50):
             _write_extra(corpus, i)
-            # Every tenth write is a full rebuild: the reader's generation is replaced.
-            build_index([corpus], idx, embedder=hashing, rebuild=(i % 10 == 9))
+            # Every third update also compacts (a new base vector file replaces the leased one);
+            # every tenth write is a full rebuild (the reader's generation is replaced).
+            store.COMPACT_MIN_ROWS, store.COMPACT_SHARE = (0, 0.0) if i % 3 == 2 else defaults
+            try:
+                build_index([corpus], idx, embedder=hashing, rebuild=(i % 10 == 9))
+            finally:
+                store.COMPACT_MIN_ROWS, store.COMPACT_SHARE = defaults
             assert long_lived.search(QUESTION, k=5), "a reader opened before the writes still answers"
     finally:
         stop.set()
