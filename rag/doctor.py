@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from .errors import RagError
-from .store import (CURRENT, DB, LEASE, _base_files, _connect_ro, _meta, current_generation)
+from .store import (CURRENT, DB, LEASE, _base_files, _connect_ro, _meta, current_generation,
+                    newest_readable_manifest)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def check_index(index_dir: str | Path, *, hashes: bool = True) -> CheckReport:
         gen = current_generation(index_dir)
     except RagError as exc:
         problems.append(str(exc).split(";")[0])
+        sources = tuple((newest_readable_manifest(index_dir) or {}).get("sources", ()))
         return report(None)
     assert gen is not None
     for p in index_dir.iterdir():

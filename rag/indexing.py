@@ -21,9 +21,9 @@ from .chunking import ChunkingParams, chunk_document, passage_text
 from .config import DEFAULT_EMBEDDER
 from .documents import Problem, load_documents
 from .embedding import Embedder, load_embedder
-from .errors import IndexCorruptError, IndexMismatchError, InputError, NoIndexError, RagError
+from .errors import IndexCorruptError, IndexMismatchError, InputError, NoIndexError
 from .store import (FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
-                    read_manifest)
+                    newest_readable_manifest, read_manifest)
 from .types import Chunk, Document
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -177,12 +177,9 @@ def compact_index(index_dir: str | Path) -> dict:
 
 
 def _readable_manifest(index_dir: Path) -> dict | None:
-    """The old index's manifest if it can still be read (a rebuild keeps its embedder), else None."""
-    try:
-        gen = current_generation(index_dir) if index_dir.exists() else None
-        return read_manifest(gen) if gen is not None else None
-    except RagError:
-        return None
+    """The old index's manifest if any generation's can still be read (a rebuild keeps its
+    embedder), else None."""
+    return newest_readable_manifest(index_dir) if index_dir.exists() else None
 
 
 def _resolve_embedder(embedder: Embedder | str | None, manifest: dict | None, rebuild: bool) -> Embedder:

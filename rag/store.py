@@ -42,7 +42,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -174,6 +174,22 @@ def current_generation(index_dir: Path) -> Path | None:
     if not gen.is_dir():
         raise _corrupt(f"{pointer} names {name}", "that folder is missing")
     return gen
+
+
+def newest_readable_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the live generation, or when CURRENT is damaged, of the newest generation
+    folder whose manifest can still be read (so a repair keeps the embedder and source folders)."""
+    gens = [current_generation_or_none(index_dir)] + sorted(
+        (p for p in Path(index_dir).glob("gen-*") if re.fullmatch(r"gen-\d+", p.name)),
+        key=lambda p: -_gen_number(p.name))
+    for gen in gens:
+        if gen is None:
+            continue
+        try:
+            return read_manifest(gen)
+        except (IndexCorruptError, IndexMismatchError):
+            continue
+    return None
 
 
 def current_generation_or_none(index_dir: Path) -> Path | None:
@@ -938,11 +954,12 @@ def cleanup_leftovers(index_dir: Path) -> None:
     for p in index_dir.glob(".tmp-*"):
         shutil.rmtree(p, ignore_errors=True)
     live = current_generation_or_none(index_dir)
+    if live is None:  # CURRENT missing or damaged: keep every generation until a build succeeds
+        return
     for p in index_dir.glob("gen-*"):
         if p != live and p.is_dir():
             _remove_if_unleased(p)
-    if live is not None:
-        cleanup_generation(live)
+    cleanup_generation(live)
 
 
 def _switch_current(index_dir: Path, name: str) -> None:

@@ -307,3 +307,19 @@ def test_lexical_pruning_drops_only_common_terms_on_a_large_index(corpus, tmp_pa
     assert pruned == only_rare and pruned != full
     assert {i for i, _ in pruned} <= {i for i, _ in full}
     assert common_only, "a question made only of common terms still gets its rarest one"
+
+
+def test_repair_of_a_broken_current_keeps_embedder_sources_and_old_generation(corpus, tmp_path, hashing):
+    idx = tmp_path / "index"
+    build_index([corpus], idx, embedder=hashing)
+    (idx / "CURRENT").write_text("garbage\n")
+    rep = check_index(idx)
+    assert rep.fix == f"rag index {corpus.resolve()} --index-dir {idx} --rebuild"
+    from rag.store import GenerationWriter
+
+    with IndexLock(idx):
+        GenerationWriter(idx, None, 256).abort()  # a writer starting up removes no generation
+    assert (idx / "gen-000001").is_dir(), "kept while CURRENT is damaged"
+    built = build_index([corpus], idx, rebuild=True)  # no embedder named: the old one is kept
+    assert built.embedder == "hashing-256"
+    assert [p.name for p in idx.glob("gen-*")] == ["gen-000002"] and check_index(idx).ok
