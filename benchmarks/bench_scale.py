@@ -52,13 +52,15 @@ QUERY_NOISE = 0.03
 class Corpus:
     """Deterministic synthetic documents: Zipf texts and clustered unit vectors."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, stream: int = 0) -> None:
+        """Same `seed`: same vocabulary and centres; `stream` picks an independent draw of texts
+        and vectors from them (the search process uses another stream than the writer)."""
         rng = np.random.default_rng(seed)
         letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
         self.vocab = ["".join(rng.choice(letters, size=rng.integers(3, 10))) for _ in range(50_000)]
         c = rng.standard_normal((CENTRES, DIM)).astype(np.float32)
         self.centres = c / np.linalg.norm(c, axis=1, keepdims=True)
-        self.rng = rng
+        self.rng = rng if stream == 0 else np.random.default_rng([seed, stream])
 
     def texts(self, n: int) -> list[str]:
         ranks = np.minimum(self.rng.zipf(1.2, size=(n, WORDS_PER_CHUNK)), len(self.vocab)) - 1
@@ -66,12 +68,13 @@ class Corpus:
 
     def vectors(self, n: int) -> np.ndarray:
         v = self.centres[self.rng.integers(0, CENTRES, n)] + \
-            NOISE * self.rng.standard_normal((n, DIM)).astype(np.float32)
+            NOISE * self.rng.standard_normal((n, DIM), dtype=np.float32)
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
     def write_docs(self, writer: GenerationWriter, first: int, count: int) -> None:
-        vecs = self.vectors(count * CHUNKS_PER_DOC)
         for k, d in enumerate(range(first, first + count)):
+            if k % 1000 == 0:  # vectors drawn in batches, so the generator's memory stays small
+                vecs = self.vectors(min(1000, count - k) * CHUNKS_PER_DOC)
             body = self.texts(CHUNKS_PER_DOC)
             text = "\n\n".join(body)
             doc = Document(id=f"doc{d:07d}.txt", title=f"Document {d}", text=text, source="synthetic",
@@ -81,7 +84,8 @@ class Corpus:
             for n, t in enumerate(body):
                 chunks.append(Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, n=n, text=t, start=at, end=at + len(t)))
                 at += len(t) + 2
-            writer.add_chunks(doc.title, chunks, vecs[k * CHUNKS_PER_DOC:(k + 1) * CHUNKS_PER_DOC])
+            j = k % 1000
+            writer.add_chunks(doc.title, chunks, vecs[j * CHUNKS_PER_DOC:(j + 1) * CHUNKS_PER_DOC])
 
 
 def manifest() -> dict:
@@ -106,7 +110,7 @@ def pct(xs: list[float], p: float) -> float:
 
 def search_phase(index_dir: Path, queries: int, seed: int) -> dict:
     """Runs in its own process so its peak memory is the search process's alone."""
-    corpus = Corpus(seed + 1)
+    corpus = Corpus(seed, stream=1)
     gen = current_generation(index_dir)
     raw = np.memmap(next(gen.glob("base-*.f32")), dtype=np.float32, mode="r").reshape(-1, DIM)
     ids = np.fromfile(next(gen.glob("base-*.ids")), dtype=np.int64)

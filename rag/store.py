@@ -69,7 +69,7 @@ COMPACT_SHARE = 0.2
 COMPACT_MIN_ROWS = 20_000
 # Lexical search drops query terms found in more than this share of the chunks when the query
 # has rarer terms too (their postings dominate the cost and their BM25 weight is near zero).
-LEXICAL_COMMON_SHARE = 0.05
+LEXICAL_COMMON_SHARE = 0.2
 LEXICAL_MIN_CHUNKS = 100_000
 
 _SCHEMA = f"""

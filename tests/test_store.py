@@ -301,6 +301,7 @@ def test_lexical_pruning_drops_only_common_terms_on_a_large_index(corpus, tmp_pa
         assert df[stems["vietnam"]] > 0.05 * total, "the seeds are all about Vietnam"
         full = r.lexical("Vietnam welcomed", 50)
         monkeypatch.setattr(store, "LEXICAL_MIN_CHUNKS", 0)
+        monkeypatch.setattr(store, "LEXICAL_COMMON_SHARE", 0.05)
         pruned = r.lexical("Vietnam welcomed", 50)
         only_rare = r.lexical("welcomed", 50)
         common_only = r.lexical("Vietnam Putin", 50)
