@@ -127,7 +127,9 @@ def index(
     paths: Optional[List[Path]] = typer.Argument(None, help="Folders or files of articles (.txt .md .html .jsonl) [default: seeds/]."),
     index_dir: Optional[Path] = IndexDirOpt,
     embedder: Optional[str] = typer.Option(None, "--embedder", help="sentence-transformers model name or path [default: all-MiniLM-L6-v2, bundled]."),
-    rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything (needed to change embedder)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything (needed to change embedder; repairs any damage)."),
+    check: bool = typer.Option(False, "--check", help="Verify the index (manifest, SQLite, vectors, hashes); change nothing."),
+    compact: bool = typer.Option(False, "--compact", help="Fold recent updates into the main vector file."),
     store: Optional[str] = StoreOpt,
     ray: Optional[str] = typer.Option(None, "--ray", help="Embed on a Ray cluster: auto (the running one, else a "
                                       "local one) | local | HOST:PORT | ray://HOST:10001 (needs the scale extra)."),
@@ -146,6 +148,16 @@ def index(
         from .indexing import build_index
 
         s = _settings(index_dir=index_dir, store=store)
+        if check:
+            _check(s.index_dir, as_json)
+            return
+        if compact:
+            from .indexing import compact_index
+
+            info = compact_index(s.index_dir)
+            print(_to_json(info) if as_json else
+                  f"compacted {s.index_dir}/: {info['count']} vectors in {info['name']} ({info['kind']})")
+            return
         sources = paths or [default_corpus()]
         with _Progress("indexing") as bar:
             if ray:  # optional: rag/distributed.py
@@ -177,6 +189,25 @@ def _built_embedder(index_dir: Path) -> Optional[str]:
             return str(idx.manifest["embedder"]["name"])
     except NoIndexError:
         return None
+
+
+def _check(index_dir: Path, as_json: bool) -> None:
+    from .doctor import check_index
+
+    rep = check_index(index_dir)
+    if as_json:
+        print(_to_json({**rep.__dict__, "ok": rep.ok, "fix": rep.fix}))
+    elif rep.ok:
+        print(f"index at {index_dir}/ ({rep.generation}) is sound: {rep.counts.get('documents')} documents, "
+              f"{rep.counts.get('chunks')} chunks")
+    else:
+        for p in rep.problems:
+            print(f"problem: {p}")
+        print(f"fix: {rep.fix}")
+    for n in rep.notes if not as_json else ():
+        print(f"note: {n}")
+    if not rep.ok:
+        raise typer.Exit(1)
 
 
 def _index_summary(report: Any) -> str:

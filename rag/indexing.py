@@ -10,6 +10,7 @@ bounded batches so memory stays flat on large corpora.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ import numpy as np
 from .chunking import ChunkingParams, chunk_document, passage_text
 from .config import DEFAULT_EMBEDDER
 from .embedding import Embedder, backend_of, default_backend, load_embedder, manifest_backend
+from .errors import IndexCorruptError, IndexMismatchError, InputError, NoIndexError
 from .ingest import Problem, load_documents
-from .errors import IndexMismatchError, InputError
-from .store import FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, current_generation, read_manifest
+from .store import (FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
+                    newest_readable_manifest, read_manifest)
 from .types import Chunk, Document
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -81,9 +83,11 @@ def build_index(
     t_load = time.perf_counter()
 
     with IndexLock(index_dir):
-        base = current_generation(index_dir) if index_dir.exists() else None
+        # A rebuild reads nothing of the old index, so it works from any damaged state.
+        base = current_generation(index_dir) if index_dir.exists() and not rebuild else None
         manifest = read_manifest(base) if base is not None else None
-        emb = _resolve_embedder(embedder, manifest, rebuild, backend)
+        emb = _resolve_embedder(embedder, (manifest or _readable_manifest(index_dir)) if rebuild else manifest,
+                                rebuild, backend)
         if manifest is not None and not rebuild:
             if manifest["chunking"] != params.as_dict() or manifest.get("lexical", {}).get("tokenizer") != FTS_TOKENIZER:
                 rebuild = True  # another chunking: every chunk changes anyway
@@ -159,6 +163,10 @@ def build_index(
                 "lexical": {"engine": "sqlite-fts5", "tokenizer": FTS_TOKENIZER, "weights": [0.5, 0.5, 1.0]},
                 "sources": [str(Path(p).resolve()) for p in paths],
             })
+        except sqlite3.DatabaseError as exc:
+            writer.abort()
+            raise IndexCorruptError(f"cannot update {index_dir}/: {exc}; rebuild it from its source files "
+                                    f"with `rag index FOLDER --rebuild`") from exc
         except BaseException:
             writer.abort()
             raise
@@ -169,6 +177,22 @@ def build_index(
             embedded_texts=ran, reused_chunks=reused, seconds=t_end - t0, written=True,
             timings={"load_s": t_load - t0, "chunk_embed_s": t_embed - t_load, "write_s": t_end - t_embed},
             **report)  # type: ignore[arg-type]
+
+
+def compact_index(index_dir: str | Path) -> dict:
+    """Fold the vectors of recent updates into a new immutable base file (`rag index --compact`)."""
+    index_dir = Path(index_dir)
+    with IndexLock(index_dir):
+        gen = current_generation(index_dir)
+        if gen is None:
+            raise NoIndexError(f"no index at {index_dir}/ — build one with `rag index seeds/`")
+        return compact_generation(gen, int(read_manifest(gen)["embedder"]["dim"]))
+
+
+def _readable_manifest(index_dir: Path) -> dict | None:
+    """The old index's manifest if any generation's can still be read (a rebuild keeps its
+    embedder), else None."""
+    return newest_readable_manifest(index_dir) if index_dir.exists() else None
 
 
 def _resolve_embedder(embedder: Embedder | str | None, manifest: dict | None, rebuild: bool,

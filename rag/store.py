@@ -1,20 +1,33 @@
-"""Everything under the index folder: write it atomically, open it, check what it claims to be.
+"""Everything under the index folder: write it crash-safely, open it, check what it claims to be.
 
 Layout::
 
     index/
-      CURRENT            name of the live generation (replaced atomically)
-      .lock              held (flock) by the one process writing
+      CURRENT                 name of the live generation (replaced atomically)
+      .lock                   held (flock) by the one process writing
       gen-000007/
-        manifest.json    format version, embedder name and dimension, chunking, counts
-        chunks.sqlite    documents, chunks, and an FTS5 lexical index over the chunks
-        vectors.faiss    normalized vectors, exact inner-product search, ids = chunk row ids
+        lease                 readers hold a shared flock on it while they use this generation
+        chunks.sqlite         documents, chunks, FTS5 lexical index, manifest, vector delta and
+                              tombstones — one SQLite database in WAL mode
+        base-000003.faiss     immutable vector index over the "base" rows (exact or IVF-SQ8)
+        base-000003.f32       the same vectors at full precision, row-major (for compaction)
+        base-000003.ids       their row ids, int64, ascending
 
-A write never touches the live generation: it copies it into a temporary folder, applies the
-change there, fsyncs, renames the folder into place and only then points CURRENT at it. A run
-killed at any moment leaves CURRENT naming the previous, intact generation; its leftovers are
-removed by the next writer. Readers need no lock: an old generation deleted while a reader has
-it open stays readable until the reader closes it.
+Two kinds of write, both all-or-nothing:
+
+* A full build (first index, `--rebuild`, another embedder or chunking) writes a new generation
+  in a temporary folder, fsyncs it, renames it into place and only then points CURRENT at it.
+* An update (a few documents added, changed or removed) is one SQLite transaction on the live
+  generation: rows, FTS entries, the new vectors (the "delta", stored in SQLite) and the ids of
+  base vectors that are gone ("tombstones"). Nothing is copied, so its cost is proportional to
+  the change, not to the index. When the delta grows past a share of the base, or on
+  `rag index --compact`, the vectors are merged into a new immutable base file, which one more
+  transaction makes current.
+
+A process killed at any moment leaves either the old or the new state (SQLite's own atomic
+commit; new files are only referenced once fsynced). Readers take a snapshot: one SQLite read
+transaction plus a shared lease on the generation and on its base files, held until `close()`.
+A writer never deletes a file that a reader leases; it leaves it to a later writer.
 """
 
 from __future__ import annotations
@@ -36,15 +49,31 @@ import numpy as np
 from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, NoIndexError
 from .types import Chunk, Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 LOCK = ".lock"
+LEASE = "lease"
 DB = "chunks.sqlite"
-VECTORS = "vectors.faiss"
-MANIFEST = "manifest.json"
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
+REBUILD = "rag index --rebuild"
+FIX = f"rebuild it from its source files with `{REBUILD} FOLDER`"
+
+# Base vectors above this count are searched through an approximate IVF-SQ8 index; below it,
+# exactly (see benchmarks/RESULTS-scale.md for the measurement behind the figure).
+ANN_MIN_VECTORS = 200_000
+ANN_TARGET_RECALL = 0.95
+# An update folds the delta into a new base when the delta (new vectors + tombstones) exceeds
+# this share of the base and this many rows.
+COMPACT_SHARE = 0.2
+COMPACT_MIN_ROWS = 20_000
+# Lexical search drops query terms found in more than this share of the chunks when the query
+# has rarer terms too (their postings dominate the cost and their BM25 weight is near zero).
+LEXICAL_COMMON_SHARE = 0.2
+LEXICAL_MIN_CHUNKS = 100_000
+
 _SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -57,7 +86,7 @@ CREATE TABLE documents (
 CREATE INDEX documents_sha ON documents(sha256);
 CREATE INDEX documents_canonical ON documents(canonical);
 CREATE TABLE chunks (
-    id INTEGER PRIMARY KEY,  -- also the vector's id in FAISS
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- also the vector's id; never reused
     chunk_id TEXT NOT NULL UNIQUE,
     doc_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -71,6 +100,7 @@ CREATE INDEX chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     title, heading, text, content='chunks', content_rowid='id', tokenize='{FTS_TOKENIZER}'
 );
+CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, title, heading, text) VALUES (new.id, new.title, new.heading, new.text);
 END;
@@ -78,6 +108,8 @@ CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts(chunks_fts, rowid, title, heading, text)
     VALUES ('delete', old.id, old.title, old.heading, old.text);
 END;
+CREATE TABLE delta (id INTEGER PRIMARY KEY, vector BLOB NOT NULL);  -- vectors not in the base
+CREATE TABLE tombstones (id INTEGER PRIMARY KEY);                    -- base vectors now gone
 """
 
 # Words too common to help a lexical match; kept short on purpose (names and numbers matter).
@@ -104,6 +136,7 @@ class ChunkRow:
     text: str
 
 
+# -- small helpers ---------------------------------------------------------------------------
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -117,91 +150,327 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def _corrupt(what: str, exc: BaseException | str) -> IndexCorruptError:
+    return IndexCorruptError(f"{what}: {exc}; {FIX}")
+
+
+def _gen_number(name: str) -> int:
+    return int(name.split("-")[1])
+
+
 def current_generation(index_dir: Path) -> Path | None:
-    pointer = index_dir / CURRENT
+    """The live generation folder, None when there is no index; IndexCorruptError when CURRENT
+    names nothing usable."""
+    pointer = Path(index_dir) / CURRENT
     try:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise IndexCorruptError(f"cannot read {pointer}: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _corrupt(f"cannot read {pointer}", exc) from exc
     if not re.fullmatch(r"gen-\d+", name):
-        raise IndexCorruptError(f"{pointer} names no generation; rebuild with `rag index --rebuild`")
-    gen = index_dir / name
+        raise _corrupt(f"{pointer} names no generation", repr(name[:40]))
+    gen = Path(index_dir) / name
     if not gen.is_dir():
-        raise IndexCorruptError(f"{pointer} names {name}, which is missing; rebuild with `rag index --rebuild`")
+        raise _corrupt(f"{pointer} names {name}", "that folder is missing")
     return gen
 
 
-def read_manifest(gen: Path) -> dict[str, Any]:
+def newest_readable_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the live generation, or when CURRENT is damaged, of the newest generation
+    folder whose manifest can still be read (so a repair keeps the embedder and source folders)."""
+    gens = [current_generation_or_none(index_dir)] + sorted(
+        (p for p in Path(index_dir).glob("gen-*") if re.fullmatch(r"gen-\d+", p.name)),
+        key=lambda p: -_gen_number(p.name))
+    for gen in gens:
+        if gen is None:
+            continue
+        try:
+            return read_manifest(gen)
+        except (IndexCorruptError, IndexMismatchError):
+            continue
+    return None
+
+
+def current_generation_or_none(index_dir: Path) -> Path | None:
     try:
-        manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"unreadable manifest in {gen}: {exc}; rebuild with `rag index --rebuild`") from exc
-    if manifest.get("format_version") != FORMAT_VERSION:
+        return current_generation(index_dir)
+    except IndexCorruptError:
+        return None
+
+
+def _connect_ro(db: Path) -> sqlite3.Connection:
+    if not db.is_file():
+        raise _corrupt(f"{db}", "file missing")
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False,
+                               isolation_level=None)
+        conn.execute("PRAGMA query_only=1")
+    except sqlite3.Error as exc:
+        raise _corrupt(f"cannot open {db}", exc) from exc
+    return conn
+
+
+def _meta(conn: sqlite3.Connection, db: Path) -> dict[str, Any]:
+    try:
+        rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        out = {k: json.loads(v) for k, v in rows.items()}
+    except (sqlite3.Error, ValueError) as exc:
+        raise _corrupt(f"cannot read the manifest in {db}", exc) from exc
+    for key in ("manifest", "counts", "base"):
+        if key not in out:
+            raise _corrupt(f"the manifest in {db}", f"{key!r} is missing")
+    version = out["manifest"].get("format_version")
+    if version != FORMAT_VERSION:
         raise IndexMismatchError(
-            f"index at {gen.parent} has format {manifest.get('format_version')}, this version reads "
-            f"{FORMAT_VERSION}; rebuild it with `rag index --rebuild`"
-        )
-    return manifest
+            f"index at {db.parent.parent} has format {version}, this version reads {FORMAT_VERSION}; "
+            f"{FIX}")
+    return out
 
 
+def read_manifest(gen: Path) -> dict[str, Any]:
+    """The generation's manifest with its current counts (as of the last committed write)."""
+    db = Path(gen) / DB
+    conn = _connect_ro(db)
+    try:
+        meta = _meta(conn, db)
+    finally:
+        conn.close()
+    return {**meta["manifest"], "counts": meta["counts"]}
+
+
+def _check_wal_size(db: Path, conn: sqlite3.Connection) -> None:
+    """A database file shorter than the pages it claims was truncated (checked when no WAL holds
+    pages that would make up the difference)."""
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return
+    try:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise _corrupt(f"cannot read {db}", exc) from exc
+    if db.stat().st_size < pages * size:
+        raise _corrupt(f"{db} is truncated",
+                       f"{db.stat().st_size} bytes for {pages} pages of {size}")
+
+
+class _Lease:
+    """A shared flock on a file, proving to writers that a reader still uses it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+            if os.fstat(self.fd).st_nlink == 0:  # removed between open and lock
+                raise FileNotFoundError(str(path))
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _remove_if_unleased(path: Path) -> bool:
+    """Delete `path` (a file, or a folder through its lease file) unless a reader holds it."""
+    lease = path / LEASE if path.is_dir() else path
+    try:
+        fd = os.open(lease, os.O_RDONLY)
+    except FileNotFoundError:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if path.is_dir():
+            os.unlink(lease)  # first, so a reader that opened it sees it gone
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _base_files(gen: Path, name: str) -> tuple[Path, Path, Path]:
+    return gen / f"{name}.faiss", gen / f"{name}.f32", gen / f"{name}.ids"
+
+
+# -- reading ---------------------------------------------------------------------------------
 class IndexReader:
-    """A read-only view of one generation."""
+    """A read-only snapshot of the live generation, unaffected by writers until `close()`."""
 
     def __init__(self, index_dir: Path) -> None:
-        index_dir = Path(index_dir)
-        gen = current_generation(index_dir)
-        if gen is None:
-            raise NoIndexError(f"no index at {index_dir}/ — build one with `rag index seeds/`")
-        self.index_dir = index_dir
+        self.index_dir = Path(index_dir)
+        last: Exception | None = None
+        misses = 0
+        for _ in range(20):
+            gen = current_generation(self.index_dir)
+            if gen is None:
+                raise NoIndexError(f"no index at {self.index_dir}/ — build one with `rag index seeds/`")
+            if not (gen / LEASE).exists() and (gen / "manifest.json").exists():
+                raise IndexMismatchError(f"index at {self.index_dir} has format 1, this version reads "
+                                         f"{FORMAT_VERSION}; {FIX}")
+            try:
+                self._open(gen)
+                return
+            except FileNotFoundError as exc:
+                self._release()
+                # A writer replaced the generation, or compacted it, between our reads: try again.
+                # The same generation missing a file three times running is damage, not a race.
+                misses = misses + 1 if current_generation(self.index_dir) == gen else 0
+                if misses >= 3:
+                    raise _corrupt(f"{exc.filename or exc} is missing", "the index is incomplete") from exc
+                last = exc
+                time.sleep(0.01)
+        raise _corrupt(f"cannot open {self.index_dir}", last or "it keeps changing")
+
+    def _open(self, gen: Path) -> None:
         self.gen = gen
-        self.manifest = read_manifest(gen)
+        self._leases: list[_Lease] = []
+        self.conn: sqlite3.Connection | None = None
+        self._leases.append(_Lease(gen / LEASE))
+        db = gen / DB
+        self.conn = _connect_ro(db)
         try:
-            self.conn = sqlite3.connect(f"file:{gen / DB}?mode=ro&immutable=1", uri=True,
-                                        check_same_thread=False)
-            self.conn.execute("SELECT count(*) FROM chunks").fetchone()
+            self.conn.execute("BEGIN")  # the snapshot: held until close()
+            meta = _meta(self.conn, db)
+            _check_wal_size(db, self.conn)
         except sqlite3.Error as exc:
-            raise IndexCorruptError(f"cannot read {gen / DB}: {exc}; rebuild with `rag index --rebuild`") from exc
+            raise _corrupt(f"cannot read {db}", exc) from exc
+        self.manifest: dict[str, Any] = {**meta["manifest"], "counts": meta["counts"]}
+        self._base_meta = meta["base"]
+        self.nprobe = int(meta["base"].get("nprobe", 0))
+        faiss_path = _base_files(gen, self._base_meta["name"])[0]
+        self._leases.append(_Lease(faiss_path))
         self._vectors: Any = None
+        self._tokenizer: _Tokenizer | None = None
+        self._faiss_path = faiss_path
+        self._delta_ids, self._delta = self._load_delta()
+        self._tombstones = np.asarray([r[0] for r in self._sql("SELECT id FROM tombstones")], np.int64)
+        _ = self.vectors  # mapped now, so the snapshot's vectors are bound to it
+
+    def _release(self) -> None:
+        for lease in getattr(self, "_leases", []):
+            lease.close()
+        self._leases = []
+        if getattr(self, "conn", None) is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, params).fetchall()  # type: ignore[union-attr]
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "fts5: syntax error" in str(exc):
+                raise
+            raise _corrupt(f"cannot read {self.gen / DB}", exc) from exc
+
+    def _load_delta(self) -> tuple[np.ndarray, np.ndarray]:
+        dim = int(self.manifest["embedder"]["dim"])
+        rows = self._sql("SELECT id, vector FROM delta ORDER BY id")
+        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        if vecs.size != len(rows) * dim:
+            raise _corrupt(f"{self.gen / DB}", "a delta vector has the wrong length")
+        return ids, vecs.reshape(len(rows), dim)
 
     # -- vectors -------------------------------------------------------------------------
     @property
     def vectors(self) -> Any:
+        """The base vector index (loaded on first use from the leased file)."""
         if self._vectors is None:
             import faiss
 
             try:
-                self._vectors = faiss.read_index(str(self.gen / VECTORS))
+                # Memory-mapped: opening costs milliseconds and only the lists searched are read.
+                self._vectors = faiss.read_index(str(self._faiss_path),
+                                                 faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
             except RuntimeError as exc:
-                raise IndexCorruptError(f"cannot read {self.gen / VECTORS}: {exc}; rebuild with `rag index --rebuild`") from exc
-            if self._vectors.ntotal != self.manifest["counts"]["chunks"]:
-                raise IndexCorruptError(
-                    f"{self.gen} holds {self._vectors.ntotal} vectors for "
-                    f"{self.manifest['counts']['chunks']} chunks; rebuild with `rag index --rebuild`"
-                )
+                raise _corrupt(f"cannot read {self._faiss_path}", exc) from exc
+            if self._vectors.ntotal != int(self._base_meta["count"]):
+                raise _corrupt(f"{self._faiss_path}", f"{self._vectors.ntotal} vectors where the "
+                               f"manifest says {self._base_meta['count']}")
         return self._vectors
 
     def dense(self, query_vectors: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
-        """Top-n (row id, cosine) per query vector."""
-        if self.manifest["counts"]["chunks"] == 0:
-            return [[] for _ in range(len(query_vectors))]
-        scores, ids = self.vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32),
-                                          min(n, self.vectors.ntotal))
-        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
-                for row_ids, row_scores in zip(ids, scores)]
+        """Top-n (row id, cosine) per query vector: base (minus tombstones) and delta merged."""
+        import faiss
+
+        q = np.ascontiguousarray(query_vectors, dtype=np.float32)
+        out: list[list[tuple[int, float]]] = [[] for _ in range(len(q))]
+        base = self.vectors
+        alive = base.ntotal - len(self._tombstones)
+        if alive > 0 and n > 0:
+            sel = None
+            if len(self._tombstones):
+                sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(self._tombstones))
+                self._sel_keep = sel  # the selector must outlive the search call
+            if self.nprobe:
+                params = faiss.SearchParametersIVF(nprobe=self.nprobe, sel=sel) if sel is not None \
+                    else faiss.SearchParametersIVF(nprobe=self.nprobe)
+            else:
+                params = faiss.SearchParameters(sel=sel) if sel is not None else None
+            # One question at a time runs fastest on one thread: OpenMP's fork/join costs more
+            # than it saves on a single query, and much more on a busy machine.
+            threads = faiss.omp_get_max_threads()
+            if len(q) <= 4:
+                faiss.omp_set_num_threads(1)
+            try:
+                scores, ids = base.search(q, min(n, alive), params=params)
+            finally:
+                faiss.omp_set_num_threads(threads)
+            for i, (row_ids, row_scores) in enumerate(zip(ids, scores)):
+                out[i] = [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0]
+        if len(self._delta_ids):
+            sims = q @ self._delta.T
+            k = min(n, sims.shape[1])
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            for i in range(len(q)):
+                out[i] += [(int(self._delta_ids[j]), float(sims[i, j])) for j in top[i]]
+                out[i] = sorted(out[i], key=lambda t: -t[1])[:n]
+        return out
 
     # -- lexical -------------------------------------------------------------------------
+    def term_chunks(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks hold each exact (stemmed) term, from the FTS vocabulary."""
+        out: dict[str, int] = {}
+        for t in terms:
+            row = self._sql("SELECT doc FROM chunks_vocab WHERE term = ?", (t,))
+            out[t] = int(row[0][0]) if row else 0
+        return out
+
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
-        """Top-n (row id, BM25 score, higher is better) from the FTS5 index."""
+        """Top-n (row id, BM25 score, higher is better) from the FTS5 index.
+
+        On a large index, terms found in more than LEXICAL_COMMON_SHARE of the chunks are left
+        out of the match when rarer terms remain: their posting lists set the cost while their
+        BM25 weight is close to zero.
+        """
         terms = query_terms(query)
         if not terms:
             return []
+        total = int(self.manifest["counts"]["chunks"])
+        if total >= LEXICAL_MIN_CHUNKS and len(terms) > 1:
+            if self._tokenizer is None:
+                self._tokenizer = _Tokenizer()
+            stems = self._tokenizer.stems(terms)
+            df = self.term_chunks(list(set(stems.values())))
+            count = {t: df.get(stems.get(t, ""), 0) for t in terms}
+            rare = [t for t in terms if count[t] <= LEXICAL_COMMON_SHARE * total]
+            terms = rare or [min(terms, key=lambda t: count[t])]
         match = " OR ".join(f'"{t}"' for t in terms)
         w = self.manifest.get("lexical", {}).get("weights", [0.5, 0.5, 1.0])
-        rows = self.conn.execute(
+        rows = self._sql(
             "SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY s LIMIT ?", (*w, match, n)).fetchall()
+            "ORDER BY s LIMIT ?", (*w, match, n))
         return [(int(r), -float(s)) for r, s in rows]
 
     def doc_freq(self, terms: Sequence[str]) -> dict[str, int]:
@@ -210,9 +479,8 @@ class IndexReader:
         for t in terms:
             if not re.fullmatch(r"\w+", t):
                 continue
-            row = self.conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                                    (f'"{t}"*',)).fetchone()
-            out[t] = int(row[0])
+            row = self._sql("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{t}"*',))
+            out[t] = int(row[0][0])
         return out
 
     # -- rows ----------------------------------------------------------------------------
@@ -222,7 +490,7 @@ class IndexReader:
         for i in range(0, len(ids), 500):
             part = ids[i:i + 500]
             q = ",".join("?" * len(part))
-            for r in self.conn.execute(
+            for r in self._sql(
                 f"SELECT id, chunk_id, doc_id, n, start, end, title, heading, text FROM chunks WHERE id IN ({q})",
                 part,
             ):
@@ -230,37 +498,62 @@ class IndexReader:
         return out
 
     def chunks_of(self, doc_id: str) -> list[ChunkRow]:
-        return [ChunkRow(*r) for r in self.conn.execute(
+        return [ChunkRow(*r) for r in self._sql(
             "SELECT id, chunk_id, doc_id, n, start, end, title, heading, text FROM chunks "
             "WHERE doc_id = ? ORDER BY n", (doc_id,))]
 
     def document_text(self, doc_id: str) -> str:
-        row = self.conn.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        if row is None:
+        rows = self._sql("SELECT text FROM documents WHERE doc_id = ?", (doc_id,))
+        if not rows:
             raise KeyError(doc_id)
-        return str(row[0])
+        return str(rows[0][0])
 
     def documents(self) -> list[tuple[str, str, str, str | None]]:
         """(doc_id, title, sha256, canonical) for every document, sorted by id."""
-        return [tuple(r) for r in self.conn.execute(  # type: ignore[misc]
+        return [tuple(r) for r in self._sql(  # type: ignore[misc]
             "SELECT doc_id, title, sha256, canonical FROM documents ORDER BY doc_id")]
 
     def duplicates_of(self, doc_ids: Iterable[str]) -> dict[str, list[str]]:
         ids = list(set(doc_ids))
         if not ids:
             return {}
-        q = ",".join("?" * len(ids))
         out: dict[str, list[str]] = {}
-        for dup, canon in self.conn.execute(
-                f"SELECT doc_id, canonical FROM documents WHERE canonical IN ({q}) ORDER BY doc_id", ids):
-            out.setdefault(canon, []).append(dup)
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = ",".join("?" * len(part))
+            for dup, canon in self._sql(
+                    f"SELECT doc_id, canonical FROM documents WHERE canonical IN ({q}) ORDER BY doc_id", part):
+                out.setdefault(canon, []).append(dup)
         return out
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.gen.iterdir() if p.is_file())
 
     def close(self) -> None:
-        self.conn.close()
+        self._release()
+
+    def __enter__(self) -> "IndexReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Tokenizer:
+    """The index's own FTS5 tokenizer, run on an in-memory table: what each query term is
+    stored as (its Porter stem), so its chunk count can be read from the vocabulary."""
+
+    def __init__(self) -> None:
+        self.conn = sqlite3.connect(":memory:", check_same_thread=False)
+        self.conn.execute(f"CREATE VIRTUAL TABLE q USING fts5(x, tokenize='{FTS_TOKENIZER}')")
+        self.conn.execute("CREATE VIRTUAL TABLE qv USING fts5vocab(q, 'instance')")
+
+    def stems(self, terms: Sequence[str]) -> dict[str, str]:
+        with self.conn:
+            self.conn.execute("DELETE FROM q")
+            self.conn.executemany("INSERT INTO q(rowid, x) VALUES (?, ?)", list(enumerate(terms)))
+            rows = self.conn.execute("SELECT doc, term FROM qv").fetchall()
+        return {terms[d]: t for d, t in rows}
 
 
 def query_terms(text: str) -> list[str]:
@@ -272,6 +565,7 @@ def query_terms(text: str) -> list[str]:
     return list(seen)
 
 
+# -- writing ---------------------------------------------------------------------------------
 class IndexLock:
     """An exclusive, non-blocking flock on `index/.lock`: one writer at a time."""
 
@@ -297,38 +591,55 @@ class IndexLock:
 
 
 class GenerationWriter:
-    """Builds the next generation in a temporary folder; `commit()` makes it live atomically.
+    """Writes the index; `commit()` makes the change visible at once, `abort()` (or a crash)
+    leaves the previous state.
 
-    Must be used while holding `IndexLock`. Without `commit()` nothing visible changes.
+    With `base=None` it builds a new generation in a temporary folder. With `base` (the live
+    generation) it opens one SQLite transaction on it: rows, FTS entries, delta vectors and
+    tombstones change together. Must be used while holding `IndexLock`.
     """
 
     def __init__(self, index_dir: Path, base: Path | None, dim: int) -> None:
-        import faiss
-
         self.index_dir = Path(index_dir)
-        self._cleanup_leftovers()
-        self.tmp = self.index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
-        self.tmp.mkdir(parents=True)
-        if base is not None:
-            shutil.copyfile(base / DB, self.tmp / DB)
-            self.vectors = faiss.read_index(str(base / VECTORS))
-            if self.vectors.d != dim:
-                raise IndexMismatchError(f"vectors in {base} have dimension {self.vectors.d}, expected {dim}")
-        else:
-            self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self.conn = sqlite3.connect(self.tmp / DB)
-        # Durability comes from fsync + rename at commit; inside the scratch copy, speed wins.
-        self.conn.execute("PRAGMA journal_mode=OFF")
-        self.conn.execute("PRAGMA synchronous=OFF")
+        self.dim = dim
+        self.in_place = base is not None
+        cleanup_leftovers(self.index_dir)
         if base is None:
+            self.gen = self.index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+            self.gen.mkdir(parents=True)
+            self.conn = sqlite3.connect(self.gen / DB, isolation_level=None)
+            # Durability comes from fsync + rename at commit; inside the scratch copy, speed wins.
+            self.conn.execute("PRAGMA journal_mode=OFF")
+            self.conn.execute("PRAGMA synchronous=OFF")
             self.conn.executescript(_SCHEMA)
+            self.conn.execute("BEGIN")
+            self._raw = open(self.gen / "raw.f32", "wb")
+            self._raw_ids = open(self.gen / "raw.ids", "wb")
+            self.base_meta: dict[str, Any] = {}
+            self._base_ids = np.zeros(0, np.int64)
+            self._counts = {"documents": 0, "indexed_documents": 0, "chunks": 0}
+        else:
+            self.gen = base
+            db = base / DB
+            try:
+                self.conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=FULL")
+                self.conn.execute("BEGIN IMMEDIATE")
+                meta = _meta(self.conn, db)
+            except sqlite3.Error as exc:
+                raise _corrupt(f"cannot update {db}", exc) from exc
+            if int(meta["manifest"]["embedder"]["dim"]) != dim:
+                raise IndexMismatchError(f"vectors in {base} have dimension "
+                                         f"{meta['manifest']['embedder']['dim']}, expected {dim}")
+            self.base_meta = meta["base"]
+            # Kept up to date by each edit, so a small update costs no scan of the whole index.
+            self._counts = {k: int(meta["counts"][k]) for k in ("documents", "indexed_documents", "chunks")}
+            self._base_ids = np.fromfile(_base_files(base, self.base_meta["name"])[2], dtype=np.int64)
+            if len(self._base_ids) != int(self.base_meta["count"]):
+                raise _corrupt(f"{base}", "the base vector ids do not match the manifest")
 
-    def _cleanup_leftovers(self) -> None:
-        if not self.index_dir.is_dir():
-            return
-        for p in self.index_dir.glob(".tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
-
+    # -- edits ---------------------------------------------------------------------------
     def doc_rowids(self, doc_ids: Sequence[str]) -> list[int]:
         out: list[int] = []
         for i in range(0, len(doc_ids), 500):
@@ -337,24 +648,52 @@ class GenerationWriter:
             out += [r[0] for r in self.conn.execute(f"SELECT id FROM chunks WHERE doc_id IN ({q})", part)]
         return out
 
+    def _in_base(self, rowids: np.ndarray) -> np.ndarray:
+        if not len(self._base_ids):
+            return np.zeros(len(rowids), bool)
+        pos = np.searchsorted(self._base_ids, rowids)
+        pos = np.minimum(pos, len(self._base_ids) - 1)
+        return self._base_ids[pos] == rowids
+
     def remove_documents(self, doc_ids: Sequence[str]) -> int:
         """Drop documents and their chunks and vectors; returns how many chunks went."""
-        import faiss
-
-        rowids = self.doc_rowids(doc_ids)
-        if rowids:
-            self.vectors.remove_ids(faiss.IDSelectorBatch(np.asarray(rowids, dtype=np.int64)))
+        if not self.in_place and doc_ids:
+            raise IndexCorruptError("a new generation has nothing to remove")
+        rowids = np.asarray(self.doc_rowids(doc_ids), dtype=np.int64)
+        if len(rowids):
+            in_base = self._in_base(rowids)
+            self.conn.executemany("INSERT OR IGNORE INTO tombstones(id) VALUES (?)",
+                                  [(int(r),) for r in rowids[in_base]])
+            self.conn.executemany("DELETE FROM delta WHERE id = ?", [(int(r),) for r in rowids[~in_base]])
         for i in range(0, len(doc_ids), 500):
             part = list(doc_ids[i:i + 500])
             q = ",".join("?" * len(part))
+            docs, indexed = self.conn.execute(
+                f"SELECT count(*), count(*) - count(canonical) FROM documents WHERE doc_id IN ({q})", part).fetchone()
+            self._counts["documents"] -= int(docs)
+            self._counts["indexed_documents"] -= int(indexed or 0)
             self.conn.execute(f"DELETE FROM chunks WHERE doc_id IN ({q})", part)
             self.conn.execute(f"DELETE FROM documents WHERE doc_id IN ({q})", part)
+        self._counts["chunks"] -= len(rowids)
         return len(rowids)
 
     def vectors_of(self, rowids: Sequence[int]) -> np.ndarray:
-        out = np.zeros((len(rowids), self.vectors.d), dtype=np.float32)
+        """The stored vectors of these rows (as written, full precision)."""
+        out = np.zeros((len(rowids), self.dim), dtype=np.float32)
+        if not self.in_place:
+            raise IndexCorruptError("a new generation has no stored vectors to read back")
+        raw = None
         for i, r in enumerate(rowids):
-            out[i] = self.vectors.reconstruct(int(r))
+            row = self.conn.execute("SELECT vector FROM delta WHERE id = ?", (int(r),)).fetchone()
+            if row is not None:
+                out[i] = np.frombuffer(row[0], dtype=np.float32)
+                continue
+            pos = int(np.searchsorted(self._base_ids, r))
+            if pos >= len(self._base_ids) or self._base_ids[pos] != r:
+                raise KeyError(r)
+            if raw is None:
+                raw = _raw_vectors(self.gen, self.base_meta["name"], self.dim)
+            out[i] = raw[pos]
         return out
 
     def add_document(self, doc: Document, canonical: str | None) -> None:
@@ -362,69 +701,265 @@ class GenerationWriter:
             "INSERT INTO documents(doc_id, title, text, source, sha256, url, date, publisher, canonical) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
             (doc.id, doc.title, doc.text, doc.source, doc.sha256, doc.url, doc.date, doc.publisher, canonical))
+        self._counts["documents"] += 1
+        self._counts["indexed_documents"] += canonical is None
 
     def add_chunks(self, title: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if not chunks:
             return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(chunks), self.dim):
+            raise IndexMismatchError(f"{len(chunks)} chunks came with vectors of shape {vectors.shape}")
         ids = []
         for c in chunks:
             cur = self.conn.execute(
                 "INSERT INTO chunks(chunk_id, doc_id, n, start, end, title, heading, text) VALUES (?,?,?,?,?,?,?,?)",
                 (c.id, c.doc_id, c.n, c.start, c.end, title, c.heading, c.text))
             ids.append(cur.lastrowid)
-        self.vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                  np.asarray(ids, dtype=np.int64))
+        self._counts["chunks"] += len(ids)
+        if self.in_place:
+            self.conn.executemany("INSERT INTO delta(id, vector) VALUES (?, ?)",
+                                  [(i, v.tobytes()) for i, v in zip(ids, vectors)])
+        else:
+            self._raw.write(vectors.tobytes())
+            self._raw_ids.write(np.asarray(ids, dtype=np.int64).tobytes())
 
     def counts(self) -> dict[str, int]:
+        """Documents, indexed (non-duplicate) documents and chunks as they will be committed."""
+        return dict(self._counts)
+
+    def _counted(self) -> dict[str, int]:
         docs = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
         indexed = self.conn.execute("SELECT count(*) FROM documents WHERE canonical IS NULL").fetchone()[0]
         chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         return {"documents": int(docs), "indexed_documents": int(indexed), "chunks": int(chunks)}
 
+    def _vector_count(self) -> int:
+        if not self.in_place:
+            return self._raw.tell() // (4 * self.dim)
+        delta = self.conn.execute("SELECT count(*) FROM delta").fetchone()[0]
+        dead = self.conn.execute("SELECT count(*) FROM tombstones").fetchone()[0]
+        return int(self.base_meta["count"]) - int(dead) + int(delta)
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # -- commit --------------------------------------------------------------------------
     def commit(self, manifest: dict[str, Any]) -> Path:
-        import faiss
-
-        counts = self.counts()
-        if counts["chunks"] != self.vectors.ntotal:
-            raise IndexCorruptError(f"{counts['chunks']} chunks but {self.vectors.ntotal} vectors; nothing written")
-        self.conn.commit()
-        self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
-        self.conn.commit()
-        self.conn.close()
-        faiss.write_index(self.vectors, str(self.tmp / VECTORS))
-        manifest = {**manifest, "format_version": FORMAT_VERSION, "counts": counts,
+        """Make the change visible atomically; returns the live generation folder."""
+        counts = self.counts() if self.in_place else self._counted()
+        vectors = self._vector_count()
+        if counts["chunks"] != vectors:
+            raise IndexCorruptError(f"{counts['chunks']} chunks but {vectors} vectors; nothing written")
+        manifest = {**manifest, "format_version": FORMAT_VERSION,
                     "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        for name in (DB, VECTORS, MANIFEST):
-            _fsync_file(self.tmp / name)
-        _fsync_dir(self.tmp)
+        self._set_meta("manifest", manifest)
+        self._set_meta("counts", counts)
+        if self.in_place:
+            self.conn.execute("COMMIT")
+            self.conn.close()
+            if needs_compaction(self.gen):
+                compact_generation(self.gen, self.dim)
+            return self.gen
+        return self._commit_new()
 
-        live = current_generation_or_none(self.index_dir)
-        number = int(live.name.split("-")[1]) + 1 if live else 1
-        final = self.index_dir / f"gen-{number:06d}"
-        if final.exists():  # left by a run killed between rename and switch
-            shutil.rmtree(final)
-        os.rename(self.tmp, final)
+    def _commit_new(self) -> Path:
+        self._raw.close()
+        self._raw_ids.close()
+        name = "base-000001"
+        faiss_path, raw_path, ids_path = _base_files(self.gen, name)
+        os.rename(self.gen / "raw.f32", raw_path)
+        os.rename(self.gen / "raw.ids", ids_path)
+        base_meta = _write_base_index(self.gen, name, self.dim)
+        self._set_meta("base", base_meta)
+        self.conn.execute("COMMIT")
+        self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        self.conn.execute("PRAGMA journal_mode=WAL")  # updates after this one go in place
+        self.conn.close()
+        (self.gen / LEASE).touch()
+        for p in self.gen.iterdir():
+            _fsync_file(p)
+        _fsync_dir(self.gen)
+
+        numbers = [_gen_number(p.name) for p in self.index_dir.glob("gen-*") if re.fullmatch(r"gen-\d+", p.name)]
+        final = self.index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
+        os.rename(self.gen, final)
         _fsync_dir(self.index_dir)
         _switch_current(self.index_dir, final.name)
-        for old in self.index_dir.glob("gen-*"):
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+        self.gen = final
+        cleanup_leftovers(self.index_dir)
         return final
 
     def abort(self) -> None:
         try:
+            if self.in_place:
+                self.conn.execute("ROLLBACK")
             self.conn.close()
         except sqlite3.Error:
             pass
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not self.in_place:
+            for fh in (self._raw, self._raw_ids):
+                fh.close()
+            shutil.rmtree(self.gen, ignore_errors=True)
 
 
-def current_generation_or_none(index_dir: Path) -> Path | None:
+def _raw_vectors(gen: Path, name: str, dim: int) -> np.ndarray:
+    path = _base_files(gen, name)[1]
+    if path.stat().st_size == 0:
+        return np.zeros((0, dim), np.float32)
+    return np.memmap(path, dtype=np.float32, mode="r").reshape(-1, dim)
+
+
+def _write_base_index(gen: Path, name: str, dim: int) -> dict[str, Any]:
+    """Build the searchable index over the base vectors in `gen`: exact below ANN_MIN_VECTORS,
+    IVF with 8-bit scalar quantization above, its nprobe the smallest whose recall@10 against
+    exact search reaches ANN_TARGET_RECALL on a sample of perturbed base vectors."""
+    import faiss
+
+    faiss_path, _, ids_path = _base_files(gen, name)
+    raw = _raw_vectors(gen, name, dim)
+    ids = np.fromfile(ids_path, dtype=np.int64)
+    if len(ids) != len(raw):
+        raise IndexCorruptError(f"{len(ids)} ids for {len(raw)} vectors; nothing written")
+    meta: dict[str, Any] = {"name": name, "count": int(len(ids))}
+    step = 65_536
+    if len(ids) < ANN_MIN_VECTORS:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        for i in range(0, len(ids), step):
+            index.add_with_ids(np.ascontiguousarray(raw[i:i + step]), ids[i:i + step])
+        meta["kind"] = "exact"
+    else:
+        rng = np.random.default_rng(0)
+        nlist = int(np.sqrt(len(ids)))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = 10  # nprobe is calibrated below, so coarse centroids are good enough
+        sample = np.sort(rng.choice(len(ids), size=min(len(ids), 64 * nlist), replace=False))
+        index.train(np.ascontiguousarray(raw[sample]))
+        for i in range(0, len(ids), step):
+            index.add_with_ids(np.ascontiguousarray(raw[i:i + step]), ids[i:i + step])
+        meta.update(kind="ivf-sq8", nlist=nlist, **_calibrate_nprobe(index, raw, ids, rng))
+    faiss.write_index(index, str(faiss_path))
+    return meta
+
+
+def _calibrate_nprobe(index: Any, raw: np.ndarray, ids: np.ndarray, rng: np.random.Generator,
+                      queries: int = 200) -> dict[str, Any]:
+    import faiss
+
+    pick = rng.choice(len(ids), size=queries, replace=False)
+    q = np.asarray(raw[np.sort(pick)], dtype=np.float32)
+    q = q + rng.standard_normal(q.shape).astype(np.float32) * 0.02
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    exact = np.zeros((queries, 10), np.int64)
+    best = np.full((queries, 10), -np.inf, np.float32)
+    step = 65_536
+    for i in range(0, len(ids), step):  # exact top-10, streamed over the raw vectors
+        s = q @ np.asarray(raw[i:i + step]).T
+        both = np.concatenate([best, s], axis=1)
+        both_ids = np.concatenate([exact, np.broadcast_to(ids[i:i + step], s.shape)], axis=1)
+        top = np.argpartition(-both, 9, axis=1)[:, :10]
+        best = np.take_along_axis(both, top, 1)
+        exact = np.take_along_axis(both_ids, top, 1)
+    def recall_at(nprobe: int) -> float:
+        _, got = index.search(q, 10, params=faiss.SearchParametersIVF(nprobe=nprobe))
+        return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, exact)]))
+
+    nprobe = 1
+    while nprobe < index.nlist and recall_at(nprobe) < ANN_TARGET_RECALL:
+        nprobe *= 2
+    # Questions lie farther from their passages than these perturbed copies do, so the target
+    # is met with a margin: four times the probes (each probe costs ~nlist^-1 of exact search).
+    nprobe = min(nprobe * 4, index.nlist)
+    return {"nprobe": nprobe, "recall_at_10": round(recall_at(nprobe), 4)}
+
+
+def needs_compaction(gen: Path) -> bool:
+    conn = _connect_ro(gen / DB)
     try:
-        return current_generation(index_dir)
-    except IndexCorruptError:
-        return None
+        meta = _meta(conn, gen / DB)
+        delta = conn.execute("SELECT count(*) FROM delta").fetchone()[0]
+        dead = conn.execute("SELECT count(*) FROM tombstones").fetchone()[0]
+    finally:
+        conn.close()
+    pending = int(delta) + int(dead)
+    return pending >= COMPACT_MIN_ROWS and pending >= COMPACT_SHARE * int(meta["base"]["count"])
+
+
+def compact_generation(gen: Path, dim: int) -> dict[str, Any]:
+    """Fold the delta and tombstones into a new immutable base (crash-safe: the new files are
+    written and fsynced first, one transaction then makes them current). Needs `IndexLock`."""
+    db = gen / DB
+    conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+    try:
+        meta = _meta(conn, db)
+        old = meta["base"]["name"]
+        numbers = [int(m.group(1)) for p in gen.iterdir() if (m := re.fullmatch(r"base-(\d+)\.\w+", p.name))]
+        name = f"base-{max(numbers, default=0) + 1:06d}"
+        faiss_path, raw_path, ids_path = _base_files(gen, name)
+        old_raw = _raw_vectors(gen, old, dim)
+        old_ids = np.fromfile(_base_files(gen, old)[2], dtype=np.int64)
+        dead = np.asarray([r[0] for r in conn.execute("SELECT id FROM tombstones")], np.int64)
+        keep = ~np.isin(old_ids, dead)
+        delta = conn.execute("SELECT id, vector FROM delta ORDER BY id").fetchall()
+        with open(raw_path, "wb") as fr, open(ids_path, "wb") as fi:
+            step = 65_536
+            for i in range(0, len(old_ids), step):
+                k = keep[i:i + step]
+                fr.write(np.ascontiguousarray(old_raw[i:i + step][k]).tobytes())
+                fi.write(old_ids[i:i + step][k].tobytes())
+            for i, v in delta:  # ids of the delta are all above the base's (AUTOINCREMENT)
+                fr.write(v)
+                fi.write(np.int64(i).tobytes())
+        base_meta = _write_base_index(gen, name, dim)
+        for p in (faiss_path, raw_path, ids_path):
+            _fsync_file(p)
+        _fsync_dir(gen)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM tombstones")
+        conn.execute("DELETE FROM delta")
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('base', ?)", (json.dumps(base_meta),))
+        conn.execute("COMMIT")
+        conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('merge', 500)")
+    except sqlite3.Error as exc:
+        raise _corrupt(f"cannot compact {db}", exc) from exc
+    finally:
+        conn.close()
+    cleanup_generation(gen)
+    return base_meta
+
+
+def cleanup_generation(gen: Path) -> None:
+    """Remove base files the manifest no longer names, unless a reader still leases them."""
+    try:
+        conn = _connect_ro(gen / DB)
+        try:
+            live = _meta(conn, gen / DB)["base"]["name"]
+        finally:
+            conn.close()
+    except (IndexCorruptError, IndexMismatchError):
+        return
+    for p in gen.iterdir():
+        m = re.fullmatch(r"(base-\d+)\.(faiss|f32|ids)", p.name)
+        if m and m.group(1) != live:
+            _remove_if_unleased(p)
+
+
+def cleanup_leftovers(index_dir: Path) -> None:
+    """Remove what crashed writers left and generations no reader uses any more."""
+    if not index_dir.is_dir():
+        return
+    for p in index_dir.glob(".tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    live = current_generation_or_none(index_dir)
+    if live is None:  # CURRENT missing or damaged: keep every generation until a build succeeds
+        return
+    for p in index_dir.glob("gen-*"):
+        if p != live and p.is_dir():
+            _remove_if_unleased(p)
+    cleanup_generation(live)
 
 
 def _switch_current(index_dir: Path, name: str) -> None:

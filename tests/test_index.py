@@ -63,7 +63,8 @@ def test_changed_deleted_added_and_identical_files(corpus, tmp_path, hashing):
         assert len({h.chunk_id for h in hits}) == len(hits)
         top_000 = [h for h in hits if h.doc_id == "000_bddbedb021a4fb1e.txt"]
         assert top_000 and "copy_of_000.txt" in top_000[0].also_in
-    assert current_generation(idx) != gen1 and not gen1.exists(), "the old generation is cleaned up"
+    assert current_generation(idx) == gen1, "an update is a transaction on the live generation"
+    assert [p.name for p in idx.glob("gen-*")] == [gen1.name] and not list(idx.glob(".tmp-*"))
 
 
 def test_renamed_file_reuses_its_vectors(corpus, tmp_path, hashing):
@@ -84,9 +85,9 @@ def test_failure_while_writing_leaves_previous_index_working(corpus, tmp_path, h
     import rag.store as store
 
     def boom(*a, **k):
-        raise OSError("disk full (simulated) just before the switch")
+        raise OSError("disk full (simulated) just before the commit")
 
-    monkeypatch.setattr(store, "_switch_current", boom)
+    monkeypatch.setattr(store.GenerationWriter, "_set_meta", boom)
     with pytest.raises(OSError):
         build_index([corpus], idx, embedder=hashing)
     monkeypatch.undo()
