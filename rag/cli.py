@@ -378,7 +378,7 @@ def eval_(
 
     def body() -> None:
         from .errors import InputError
-        from .evaluate import (check_thresholds, compare_runs, format_comparison, format_metrics,
+        from .evaluation import (check_thresholds, compare_runs, format_comparison, format_metrics,
                                run_beir, run_questions)
 
         if compare:

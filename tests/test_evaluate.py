@@ -1,4 +1,4 @@
-"""rag.evaluate: loading question and BEIR files, BEIR runs on a tiny corpus with the hashing
+"""rag.evaluation: loading question and BEIR files, BEIR runs on a tiny corpus with the hashing
 embedder, question runs with a stub answerer (numbers checked by hand), comparing and gating."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from rag.embedding import HashingEmbedder
 from rag.errors import InputError
-from rag.evaluate import (
+from rag.evaluation import (
     Question,
     check_thresholds,
     compare_runs,
