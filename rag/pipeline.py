@@ -21,11 +21,12 @@ from . import prompts
 from .citations import check_citations, strip_markers
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import (ABSTAIN_THRESHOLD, QUESTION_FRAME, extractive_answer, idf_from_counts, score_sentences,
-                         unknown_names)
-from .retrieval import Index, open_index
+from .extractive import (MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, extractive_answer, idf_from_counts,
+                         score_sentences, unknown_names)
+from .retrieval import DateFilter, Index, open_index
 from .store import STOPWORDS
 from .types import Answer, Hit, Source
+from .when import parse_date, question_window, today
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generation import Generator
@@ -107,20 +108,33 @@ def ask(
     on_token: Callable[[str], None] | None = None,
     on_prompt: Callable[[str], None] | None = None,
     settings: Settings | None = None,
-    abstain_threshold: float = ABSTAIN_THRESHOLD,
+    abstain_threshold: float | None = None,
     use_grammar: bool = True,
+    since: str | None = None,
+    until: str | None = None,
+    as_of: str | None = None,
 ) -> Answer:
     """Answer `question` from the indexed articles, with checked citations.
 
     mode "auto" uses the LLM when a model is available (a `generator` passed in, `model`, or the
     default model from models.txt downloaded) and answers extractively otherwise.
+
+    `since`/`until` (YYYY-MM-DD) keep only passages of documents published in that range.
+    `as_of` is the date the question is asked on (default: today): wording such as "this week",
+    "last year" or "before 2020" narrows the search to the matching publication dates, and no
+    document published after `as_of` is used (undated documents stay in; when nothing is left in
+    the window, the search runs without it).
     """
     s = (settings or Settings.from_env()).with_(index_dir=index_dir, k=k, mode=mode, model=model,
                                                 retrieval=retrieval)
     if s.mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {s.mode!r}")
-    if not question or not question.strip():
-        raise InputError("the question is empty")
+    check_question(question)
+    threshold = SCORER.abstain if abstain_threshold is None else abstain_threshold
+    asked = DateFilter(since=since, until=until)
+    window = question_window(question, parse_date(as_of, "as_of") if as_of else today())
+    if as_of is None and window.since is None:
+        window = DateFilter()  # no time in the question: nothing to narrow (articles are not from the future)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     own_index = index is None
@@ -144,7 +158,9 @@ def ask(
         idx.embedder  # noqa: B018
         timings["embedder_load_ms"] = _ms(t)
         t = time.perf_counter()
-        hits = idx.search(standalone, k=s.k, retrieval=s.retrieval)
+        hits = idx.search(standalone, k=s.k, retrieval=s.retrieval, dates=_narrowed(asked, window))
+        if not hits:
+            hits = idx.search(standalone, k=s.k, retrieval=s.retrieval, dates=asked)
         timings["retrieval_ms"] = _ms(t)
 
         t = time.perf_counter()
@@ -159,7 +175,7 @@ def ask(
 
         common = dict(question=question, standalone_question=standalone if standalone != question.strip() else None,
                       sources=_sources(hits), notice=notice)
-        if best < abstain_threshold:
+        if best < threshold:
             timings["total_ms"] = _ms(t0)
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
                           mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
@@ -167,12 +183,16 @@ def ask(
                           **{**common, "notice": _abstain_notice(unknown, notice)})  # type: ignore[arg-type]
 
         if not use_llm:
-            text, citations = extractive_answer(scored, hits)
+            t = time.perf_counter()
+            check = extractive_answer(standalone, scored, hits, idx.embedder)
+            timings["citation_check_ms"] = _ms(t)
             if on_token:
-                on_token(text)
+                on_token(check.text)
             timings["total_ms"] = _ms(t0)
-            return Answer(answer=text, citations=citations, abstained=False, mode="extractive",
-                          device="none", timings=timings, **common)  # type: ignore[arg-type]
+            return Answer(answer=check.text, citations=check.citations, abstained=False, mode="extractive",
+                          device="none", timings=timings, invalid_citations=check.invalid,
+                          unsupported_sentences=check.unsupported + check.uncited,
+                          **common)  # type: ignore[arg-type]
 
         assert gen is not None
         return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,
@@ -180,6 +200,25 @@ def ask(
     finally:
         if own_index:
             idx.close()
+
+
+def check_question(question: str) -> None:
+    """InputError for an empty question or one too long to be a question (a pasted document)."""
+    if not question or not question.strip():
+        raise InputError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is {len(question):,} characters long; ask in at most "
+                         f"{MAX_QUESTION_CHARS:,} (a question, not a document)")
+
+
+def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:
+    """The user's range narrowed by the question's own window. Undated documents stay in only
+    when the user gave no range."""
+    since = max(filter(None, (asked.since, window.since)), default=None)
+    until = min(filter(None, (asked.until, window.until)), default=None)
+    if since and until and since > until:
+        return asked
+    return DateFilter(since=since, until=until, keep_undated=not asked.active)
 
 
 def _abstain_notice(unknown: Sequence[str], notice: str | None) -> str | None:
@@ -265,7 +304,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
 
 def _sources(hits: Sequence[Hit]) -> tuple[Source, ...]:
     return tuple(Source(n=i + 1, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, text=h.text,
-                        start=h.start, end=h.end, score=h.score, also_in=h.also_in)
+                        start=h.start, end=h.end, score=h.score, also_in=h.also_in, date=h.date)
                  for i, h in enumerate(hits))
 
 
