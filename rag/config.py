@@ -33,6 +33,9 @@ class Settings:
     max_tokens: int = 512  # chunking budget is separate; this is the answer length cap
     temperature: float = 0.0
     seed: int = 0
+    since: str | None = None  # only documents published on or after this date (YYYY-MM-DD)
+    until: str | None = None  # only documents published on or before this date
+    as_of: str | None = None  # the date questions are asked on ("this week" is relative to it); None = today
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -126,14 +126,14 @@ def ask(
     the window, the search runs without it).
     """
     s = (settings or Settings.from_env()).with_(index_dir=index_dir, k=k, mode=mode, model=model,
-                                                retrieval=retrieval)
+                                                retrieval=retrieval, since=since, until=until, as_of=as_of)
     if s.mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {s.mode!r}")
     check_question(question)
     threshold = SCORER.abstain if abstain_threshold is None else abstain_threshold
-    asked = DateFilter(since=since, until=until)
-    window = question_window(question, parse_date(as_of, "as_of") if as_of else today())
-    if as_of is None and window.since is None:
+    asked = DateFilter(since=s.since, until=s.until)
+    window = question_window(question, parse_date(s.as_of, "as_of") if s.as_of else today())
+    if s.as_of is None and window.since is None:
         window = DateFilter()  # no time in the question: nothing to narrow (articles are not from the future)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}

@@ -8,7 +8,7 @@ run folder with per-question records, a summary, a readable report and plots.
 """
 
 from .beir import run_beir
-from .datasets import BeirData, Question, load_beir, load_questions
+from .datasets import BeirData, Question, load_beir, load_questions, select_questions
 from .report import (ALIASES, RunResult, check_thresholds, compare_runs, format_comparison, format_metrics,
                      format_report, read_summary, resolve_metric)
 from .runner import aggregate_questions, run_questions, score_answer
@@ -16,5 +16,5 @@ from .runner import aggregate_questions, run_questions, score_answer
 __all__ = [
     "ALIASES", "BeirData", "Question", "RunResult", "aggregate_questions", "check_thresholds", "compare_runs",
     "format_comparison", "format_metrics", "format_report", "load_beir", "load_questions", "read_summary",
-    "resolve_metric", "run_beir", "run_questions", "score_answer",
+    "resolve_metric", "run_beir", "run_questions", "score_answer", "select_questions",
 ]

@@ -10,9 +10,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import InputError
+from ..when import parse_date
 
 @dataclass(frozen=True)
 class Question:
@@ -21,6 +22,7 @@ class Question:
     answers: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # document ids as the index names them
     answerable: bool = True
+    as_of: str | None = None  # YYYY-MM-DD, the date the question was asked
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,9 @@ def _str_list(value: object, what: str, where: str) -> tuple[str, ...]:
 
 def load_questions(path: str | Path) -> list[Question]:
     """Questions from a JSONL file: one object per line with `question` (required) and optional
-    `id` (default: the line number), `answers`, `sources` (document ids) and `answerable`
-    (default true; only an explicit `false` makes a question unanswerable)."""
+    `id` (default: the line number), `answers`, `sources` (document ids), `answerable`
+    (default true; only an explicit `false` makes a question unanswerable) and `as_of` (the date
+    the question was asked, YYYY-MM-DD)."""
     path = Path(path)
     try:
         raw = path.read_text(encoding="utf-8-sig")
@@ -80,8 +83,17 @@ def load_questions(path: str | Path) -> list[Question]:
         answerable = rec.get("answerable", True)
         if not isinstance(answerable, bool):
             raise InputError(f"{where}: 'answerable' must be true or false")
+        as_of = rec.get("as_of")
+        if as_of is not None:
+            if not isinstance(as_of, str):
+                raise InputError(f"{where}: 'as_of' must be a date as YYYY-MM-DD")
+            try:
+                as_of = parse_date(as_of.strip(), "as_of")
+            except InputError as exc:
+                raise InputError(f"{where}: {exc}") from None
         out.append(Question(id=qid, question=q.strip(), answers=_str_list(rec.get("answers"), "answers", where),
-                            sources=_str_list(rec.get("sources"), "sources", where), answerable=answerable))
+                            sources=_str_list(rec.get("sources"), "sources", where), answerable=answerable,
+                            as_of=as_of))
     if not out:
         raise InputError(f"{path} holds no questions")
     return out
@@ -148,3 +160,14 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirData:
     return BeirData(name=folder.resolve().name, corpus=corpus,
                     queries={q: all_queries[q] for q in qrels}, qrels=qrels, split=split)
 
+
+
+def select_questions(questions: Sequence[Question], ids_before: str | None = None,
+                     ids_from: str | None = None) -> list[Question]:
+    """The questions whose id sorts before `ids_before` and/or from `ids_from` on (plain string
+    order: ids that start with a date, such as RealTime QA's "20251114_3", split by date)."""
+    out = [q for q in questions if (ids_before is None or q.id < ids_before)
+           and (ids_from is None or q.id >= ids_from)]
+    if not out:
+        raise InputError(f"no question id is in the range asked for (before {ids_before!r}, from {ids_from!r})")
+    return out

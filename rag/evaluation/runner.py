@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import metrics as M
+from ..citations import answer_sentences
 from ..config import Settings
 from ..errors import InputError, NoIndexError
 from ..types import Answer
-from .datasets import Question, load_questions
+from .datasets import Question, load_questions, select_questions
 from .report import RUNS_ROOT, RunResult, environment, finish_run, make_out_dir
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -58,6 +59,7 @@ def score_answer(q: Question, answer: Answer, k: int) -> dict[str, float | int |
     use_answers = q.answerable and bool(q.answers)
     text = "" if answer.abstained else answer.answer
     cited = _cited_docs(answer, gold)
+    sentences = answer_sentences(text) if text.strip() else []
     # "@k" is over the k passages the answerer got: every document they came from counts, even
     # when `also_in` makes that more than k documents.
     seen = max(len(ranked), 1)
@@ -77,6 +79,10 @@ def score_answer(q: Question, answer: Answer, k: int) -> dict[str, float | int |
         "invalid_citations": len(answer.invalid_citations),
         "unsupported_citations": sum(1 for c in answer.citations if not c.supported),
         "unsupported_sentences": len(answer.unsupported_sentences),
+        "answer_sentences": len(sentences),
+        # A sentence counts as verified when one of its citations is supported by its passage.
+        "verified_sentences": min(len({c.sentence for c in answer.citations if c.supported}), len(sentences)),
+        "fallback": bool(getattr(answer, "fallback", False)),
         "abstention_correct": (bool(answer.abstained) if not q.answerable else None),
         "false_abstention": (bool(answer.abstained) if q.answerable else None),
     }
@@ -87,6 +93,7 @@ def _question_row(q: Question, answer: Answer, scores: dict[str, Any], wall_ms: 
     return {
         "id": q.id,
         "question": q.question,
+        "as_of": q.as_of,
         "answerable": q.answerable,
         "gold_answers": list(q.answers),
         "gold_sources": list(q.sources),
@@ -130,12 +137,15 @@ def aggregate_questions(rows: Sequence[dict[str, Any]], k: int) -> tuple[dict[st
     total_citations = sum(r["scores"]["citations"] for r in rows)
     m["supported_citation_rate"] = (sum(r["scores"]["supported_citations"] for r in rows) / total_citations
                                     if total_citations else None)
+    n_sentences = sum(r["scores"].get("answer_sentences", 0) for r in rows)
+    m["verified_sentence_rate"] = (sum(r["scores"].get("verified_sentences", 0) for r in rows) / n_sentences
+                                   if n_sentences else None)
     m["invalid_citations"] = sum(r["scores"]["invalid_citations"] for r in rows)
     m["unsupported_citations"] = sum(r["scores"]["unsupported_citations"] for r in rows)
     m["abstention_accuracy"] = _mean_of(rows, "abstention_correct")
     m["false_abstention_rate"] = _mean_of(rows, "false_abstention")
     # Total falls back to the wall time measured here when the answerer reports none.
-    for stage in ("retrieval_ms", "generation_ms", "total_ms", "ttft_ms"):
+    for stage in ("retrieval_ms", "scoring_ms", "citation_check_ms", "generation_ms", "total_ms", "ttft_ms"):
         vals = (_latency(rows, stage) if stage != "total_ms" else
                 [float(r["timings"].get("total_ms", r["timings"]["wall_ms"])) for r in rows])
         m[f"{stage}_p50"] = M.percentile(vals, 50)
@@ -151,6 +161,10 @@ def aggregate_questions(rows: Sequence[dict[str, Any]], k: int) -> tuple[dict[st
         "abstained": sum(1 for r in rows if r["abstained"]),
         "llm_answers": sum(1 for r in rows if r["mode"] == "llm"),
         "answers_with_citations": sum(1 for r in rows if r["citations"]),
+        # What makes a bad run visible: answers that cite nothing, answers the LLM path gave up on.
+        "answers_without_citations": sum(1 for r in rows if not r["abstained"] and not r["citations"]),
+        "fallback_answers": sum(1 for r in rows if r["scores"].get("fallback")),
+        "answer_sentences": n_sentences,
         "citations": total_citations,
     }
     return m, counts
@@ -191,8 +205,16 @@ def run_questions(
     answer_fn: AnswerFn | None = None,
     progress: ProgressFn | None = None,
     runs_root: str | Path = RUNS_ROOT,
+    ids_before: str | None = None,
+    ids_from: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    as_of: str | None = None,
 ) -> RunResult:
     """Ask every question (the first `limit`), score it, and write the run folder.
+
+    `ids_before`/`ids_from` select a split by question id (see `select_questions`); `since`,
+    `until` and `as_of` are passed to the answerer (a question's own `as_of` wins over `as_of`).
 
     `answer_fn(question, *, index, index_dir, k, mode, model, retrieval) -> Answer` defaults to
     `rag.pipeline.ask` with the LLM loaded once; `index` is the opened index, or None when there
@@ -212,7 +234,10 @@ def run_questions(
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if retrieval not in RETRIEVAL_MODES:
         raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {retrieval!r}")
-    questions = load_questions(questions_path)[:limit]
+    questions = load_questions(questions_path)
+    if ids_before is not None or ids_from is not None:
+        questions = select_questions(questions, ids_before, ids_from)
+    questions = questions[:limit]
     # Temperature 0 and the fixed seed come from here, so a run repeats.
     settings_used = Settings.from_env().with_(index_dir=Path(index_dir), k=k, mode=mode, model=model,
                                               retrieval=retrieval)
@@ -248,8 +273,10 @@ def run_questions(
         with open(folder / "questions.jsonl", "w", encoding="utf-8") as fh:
             for i, q in enumerate(questions):
                 t = time.perf_counter()
+                when = {key: v for key, v in (("since", since), ("until", until), ("as_of", q.as_of or as_of))
+                        if v is not None}
                 answer = answer_fn(q.question, index=idx, index_dir=index_dir, k=k, mode=effective_mode,
-                                   model=model, retrieval=retrieval)
+                                   model=model, retrieval=retrieval, **when)
                 wall_ms = (time.perf_counter() - t) * 1000
                 row = _question_row(q, answer, score_answer(q, answer, k), wall_ms)
                 rows.append(row)
@@ -280,6 +307,12 @@ def run_questions(
         "k": k,
         "retrieval": retrieval,
         "limit": limit,
+        "ids_before": ids_before,
+        "ids_from": ids_from,
+        "since": since,
+        "until": until,
+        "as_of": as_of,
+        "questions_with_as_of": sum(1 for q in questions if q.as_of),
         "temperature": settings_used.temperature,
         "seed": settings_used.seed,
         "answerer": answerer,
