@@ -112,6 +112,8 @@ def test_cli_search_and_ask_take_since_until_and_show_dates(dated_index: Path) -
     assert r.exit_code == 0, r.output
     hits = json.loads(r.stdout)
     assert [h["date"] for h in hits] == ["2025-10-01"]
+    r = runner.invoke(app, ["search", "earthquake", "--index-dir", str(dated_index)])
+    assert "(2025-10-01)" in r.stdout and "(2023-02-06)" in r.stdout
     r = runner.invoke(app, ["search", "earthquake", "--since", "2024-99-01", "--index-dir", str(dated_index)])
     assert r.exit_code != 0 and "YYYY-MM-DD" in r.output
     r = runner.invoke(app, ["ask", "Where did the strong earthquake strike this week?", "--as-of", "2025-10-03",
