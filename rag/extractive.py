@@ -109,8 +109,9 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[re.Match
         found = [m for m in _NAME.finditer(sentence) if m.start() > 0 or len(m.group(0).split()) > 1]
     out = []
     for m in found:
-        words = {w.lower() for w in re.findall(r"\w+", m.group(0))}
-        if words and not words <= qwords and not words <= STOPWORDS:
+        words = {w.lower() for w in re.findall(r"\w+", m.group(0))} - STOPWORDS
+        # Half or more of it already in the question: it names the topic, not the answer.
+        if words and len(words & qwords) * 2 < len(words):
             out.append(m)
     return out
 
@@ -314,8 +315,7 @@ def with_context(chosen: ScoredSentence, hits: Sequence[Hit], question: str) -> 
     return out
 
 
-def extractive_answer(question: str, scored: Sequence[ScoredSentence], hits: Sequence[Hit],
-                      embedder: Embedder | None = None) -> CitationCheck:
+def extractive_answer(question: str, scored: Sequence[ScoredSentence], hits: Sequence[Hit]) -> CitationCheck:
     """The answer (the best sentences with their context, each followed by its `[n]`, the answering
     phrase marked `**...**`) with its citations checked by `rag.citations.check_citations`, the
     same check an LLM's answer gets. The one entry point for answering without an LLM, also
@@ -328,7 +328,10 @@ def extractive_answer(question: str, scored: Sequence[ScoredSentence], hits: Seq
                 continue
             seen.add((s.hit, s.start))
             parts.append(f"{_mark(s.text, question)} [{s.hit + 1}]")
-    return check_citations(" ".join(parts), hits, embedder=embedder)
+    # One sentence a line: the marker after a quoted sentence's full stop stays with it.
+    # The check needs no embedder here: each sentence is quoted verbatim from the passage it
+    # cites, so its word support (1.0 when the quote is really there) is never below its cosine.
+    return check_citations("\n".join(parts), hits, embedder=None)
 
 
 def _mark(sentence: str, question: str) -> str:

@@ -184,7 +184,7 @@ def ask(
 
         if not use_llm:
             t = time.perf_counter()
-            check = extractive_answer(standalone, scored, hits, idx.embedder)
+            check = extractive_answer(standalone, scored, hits)
             timings["citation_check_ms"] = _ms(t)
             if on_token:
                 on_token(check.text)
