@@ -52,7 +52,7 @@ MAX_QUESTION_CHARS = 2000
 
 _MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
           r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
-_DATE = re.compile(rf"\b(?:1[89]\d\d|20\d\d)\b|\b{_MONTHS}(?:\s+\d{{1,2}}(?:,\s*\d{{4}})?)?|"
+_DATE = re.compile(rf"\b{_MONTHS}(?:\s+\d{{1,2}}\b(?:,?\s*\d{{4}})?|\s+\d{{4}})?|\b(?:1[89]\d\d|20\d\d)\b|"
                    r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
 _NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)"
 _AMOUNT = re.compile(r"(?:US)?\$\s?\d[\d,.]*(?:\s*(?:billion|million|trillion|thousand))?|"
@@ -96,8 +96,9 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-def _candidates(sentence: str, kind: str | None, question: str) -> list[re.Match[str]]:
-    """Phrases of the asked kind in the sentence that the question does not already contain."""
+def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[int, int]]:
+    """Spans of phrases of the asked kind in the sentence, without the words the question already
+    has at either end ("Vietnamese President To Lam" -> "To Lam" for "Which Vietnamese president")."""
     if kind is None:
         return []
     qwords = {w.lower() for w in re.findall(r"\w+", question)}
@@ -109,10 +110,14 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[re.Match
         found = [m for m in _NAME.finditer(sentence) if m.start() > 0 or len(m.group(0).split()) > 1]
     out = []
     for m in found:
-        words = {w.lower() for w in re.findall(r"\w+", m.group(0))} - STOPWORDS
-        # Half or more of it already in the question: it names the topic, not the answer.
-        if words and len(words & qwords) * 2 < len(words):
-            out.append(m)
+        words = [w for w in re.finditer(r"[\w’'-]+", m.group(0))]
+        new = [w for w in words if not (w.group(0).lower() in qwords or (kind == "name" and w.group(0).islower())
+                                        or re.sub(r"[’']s$", "", w.group(0).lower()) in qwords)]
+        if not new:
+            continue
+        start = m.start() if new[0] is words[0] else m.start() + new[0].start()
+        end = m.end() if new[-1] is words[-1] else m.start() + new[-1].end()
+        out.append((start, end))
     return out
 
 
@@ -130,10 +135,8 @@ def answer_phrase(sentence: str, question: str) -> tuple[int, int] | None:
     anchors = [m.start() for m in re.finditer(r"\w+", sentence) if content_words(m.group(0))
                and content_words(m.group(0))[0] in wanted]
     if not anchors:
-        m = cands[0]
-    else:
-        m = min(cands, key=lambda c: min(abs(c.start() - a) for a in anchors))
-    return m.start(), m.end()
+        return cands[0]
+    return min(cands, key=lambda c: min(abs(c[0] - a) for a in anchors))
 
 
 # Words that frame a question rather than name its topic ("what name is given to ...").
