@@ -91,7 +91,7 @@ def answer_type(question: str) -> str | None:
     if re.search(r"\bhow (much|many|large|big|long|far|old|tall|high|deep|fast)\b|"
                  r"\b(what|which) (amount|number|percentage|share|sum|price|total|age)\b", q):
         return "amount"
-    if re.search(r"^(who|whom|whose|where)\b|\b(who|whom|whose|where)\b.*\?$|\b(which|what)\s+(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", q):
+    if re.search(r"\bwhat (is|was|are|were) (the|its|their|his|her) names?\b|^(who|whom|whose|where)\b|\b(who|whom|whose|where)\b.*\?$|\b(which|what)\s+(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", q):
         return "name"
     return None
 
