@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from .chunking import split_sentences
 from .citations import CitationCheck, check_citations, content_words
@@ -47,6 +47,7 @@ class Scorer:
 
 
 SCORER = Scorer()
+ABSTAIN_THRESHOLD = SCORER.abstain  # the same threshold, by its former name
 SECOND_SENTENCE_RATIO = 0.95
 MAX_QUESTION_CHARS = 2000
 
@@ -184,8 +185,9 @@ def question_acronyms(question: str) -> dict[str, set[str]]:
     return out
 
 
-@dataclass(frozen=True)
-class Sentence:
+class Sentence(NamedTuple):
+    """A sentence of a hit; a tuple whose first four fields are (text, hit, start, end)."""
+
     text: str
     hit: int  # index into the hits
     start: int  # absolute span in the document
