@@ -33,11 +33,16 @@ _ABBREVIATIONS = {
 # End punctuation, closing quotes, and any citation markers that close the sentence ("....[2] Next").
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’»)\]]*(?:\[\d+(?:\s*[,;]\s*\d+)*\])*(?=\s+)""")
 _HEADING_MAX_WORDS = 12
+# A tokenizer may count a long run of characters as one unknown token (WordPiece does, past 100
+# characters). Chunking counts every text as at least one token per this many characters, so
+# that no passage holds megabytes the embedder never saw; ordinary prose (4-6 characters a
+# token) is not affected.
+_MAX_CHARS_PER_TOKEN = 16
 
 
 # Bump when the splitting rules change, so that existing indexes are re-chunked rather than kept
 # with chunks the current code would not make (the manifest records it with the parameters).
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ def chunk_document(
     doc: Document, count_tokens: TokenCounter, params: ChunkingParams = ChunkingParams()
 ) -> list[Chunk]:
     """Chunks of `doc`, in order, with ids `<doc_id>#<n>`."""
+    count_tokens = _at_least_per_chars(count_tokens)
     text = doc.text
     heading_spans = {(h.start, h.end) for h in find_headings(text)}
     # Sections: (heading or None, [sentence spans]); a heading paragraph is its own "sentence".
@@ -189,13 +195,30 @@ def chunk_document(
                 pieces.append((s, n))
             else:
                 pieces.extend(_split_long(text, s, budget, count_tokens))
-        for group in _pack(pieces, min(params.target_tokens, budget), budget, params.overlap):
-            for part in _fit(group, text, doc.title, heading, budget_base, count_tokens):
+        groups = _pack(pieces, min(params.target_tokens, budget), budget, params.overlap)
+        # One batched count of every group's real length; only a group over the limit is split.
+        joined = count_tokens([passage_text(doc.title, heading, text[g[0].start:g[-1].end]) for g in groups])
+        for group, n_joined in zip(groups, joined):
+            parts = [group] if n_joined <= budget_base else _fit(group, text, doc.title, heading,
+                                                                   budget_base, count_tokens)
+            for part in parts:
                 n = len(chunks)
                 start, end = part[0].start, part[-1].end
                 chunks.append(Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, n=n, text=text[start:end],
                                     start=start, end=end, heading=heading))
     return chunks
+
+
+def _at_least_per_chars(count_tokens: TokenCounter) -> TokenCounter:
+    """`count_tokens`, at least one token per `_MAX_CHARS_PER_TOKEN` characters, and each
+    distinct text tokenized once (a page that repeats itself costs no more than one copy)."""
+
+    def count(texts: Sequence[str]) -> list[int]:
+        distinct = list(dict.fromkeys(texts))
+        by_text = dict(zip(distinct, count_tokens(distinct))) if distinct else {}
+        return [max(by_text[t], -(-len(t) // _MAX_CHARS_PER_TOKEN)) for t in texts]
+
+    return count
 
 
 def _fit(group: list[Span], text: str, title: str, heading: str | None, limit: int,
@@ -230,16 +253,38 @@ def _pack(pieces: list[tuple[Span, int]], target: int, budget: int, overlap: int
 
 
 def _split_long(text: str, s: Span, budget: int, count_tokens: TokenCounter) -> list[tuple[Span, int]]:
-    """Cut one over-long sentence at word boundaries into pieces of at most `budget` tokens."""
+    """Cut one over-long sentence at word boundaries into pieces of at most `budget` tokens;
+    a single word longer than that (a URL, a line of megabytes without a space) is cut inside."""
     words = [m.span() for m in re.finditer(r"\S+", text[s.start:s.end])]
     word_counts = count_tokens([text[s.start + a:s.start + b] for a, b in words])
+    units: list[tuple[Span, int]] = []
+    for (a, b), n in zip(words, word_counts):
+        if n <= budget:
+            units.append((Span(s.start + a, s.start + b), n))
+        else:
+            units.extend(_cut_word(text, Span(s.start + a, s.start + b), n, budget, count_tokens))
     out: list[tuple[Span, int]] = []
     first = 0
     total = 0
-    for idx, n in enumerate(word_counts):
+    for idx, (_, n) in enumerate(units):
         if total + n > budget and idx > first:
-            out.append((Span(s.start + words[first][0], s.start + words[idx - 1][1]), total))
+            out.append((Span(units[first][0].start, units[idx - 1][0].end), total))
             first, total = idx, 0
         total += n
-    out.append((Span(s.start + words[first][0], s.start + words[-1][1]), total))
+    out.append((Span(units[first][0].start, units[-1][0].end), total))
+    return out
+
+
+def _cut_word(text: str, w: Span, n: int, budget: int, count_tokens: TokenCounter) -> list[tuple[Span, int]]:
+    """Cut one word of `n` tokens into character pieces of at most `budget` tokens each."""
+    # Pieces of about half the budget by the word's average characters per token; any piece
+    # that still counts over the budget is halved again.
+    step = max(1, (w.end - w.start) * budget // (2 * n))
+    spans = [Span(a, min(a + step, w.end)) for a in range(w.start, w.end, step)]
+    out: list[tuple[Span, int]] = []
+    for sp, m in zip(spans, count_tokens([text[sp.start:sp.end] for sp in spans])):
+        if m <= budget or sp.end - sp.start == 1:  # the length is within the cap by `step`
+            out.append((sp, m))
+        else:
+            out.extend(_cut_word(text, sp, m, budget, count_tokens))
     return out

@@ -18,7 +18,7 @@ import numpy as np
 
 from .chunking import ChunkingParams, chunk_document, passage_text
 from .config import DEFAULT_EMBEDDER
-from .documents import Problem, load_documents
+from .ingest import Problem, load_documents
 from .embedding import Embedder, load_embedder
 from .errors import IndexMismatchError, InputError
 from .store import FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, current_generation, read_manifest

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from rag.chunking import ChunkingParams, chunk_document, find_headings, passage_text, split_sentences
-from rag.documents import load_documents
+from rag.ingest import load_documents
 from rag.types import Document
 
 from .conftest import SEEDS

@@ -1,4 +1,4 @@
-"""Tests of `rag.documents`: furniture removal on the real scraped seeds, the generality of the
+"""Tests of `rag.ingest`: furniture removal on the real scraped seeds, the generality of the
 rules on synthetic pages, every input format, and every kind of bad input. No models needed."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import (
+from rag.ingest import (
     BLOCK_RULE,
     RULES,
     LoadResult,
@@ -563,21 +563,24 @@ def test_bad_files_are_problems_and_good_files_still_load(tmp_path: Path) -> Non
     missing = tmp_path / "missing"
 
     result = load_documents([folder])
-    assert [d.id for d in result.documents] == ["good.txt"]
+    # A Latin-1 file is read (decoded as Windows-1252, its superset), with the decision noted.
+    assert [d.id for d in result.documents] == ["good.txt", "latin1.txt"]
+    assert result.documents[1].text == "Un résumé très détaillé."
+    assert [Path(n.path).name for n in result.notes] == ["latin1.txt"]
+    assert "decoded as cp1252" in result.notes[0].message
     assert result.files_seen == 6
     _assert_problem_for(result, "binary.txt", "binary")
-    _assert_problem_for(result, "latin1.txt", "not utf-8")
     _assert_problem_for(result, "empty.txt", "empty")
     _assert_problem_for(result, "title_only.txt", "no article text")
     _assert_problem_for(result, "furniture.txt", "only page furniture")
-    assert len(result.problems) == 5
+    assert len(result.problems) == 4
 
     result = load_documents([missing])
     assert result.documents == [] and result.files_seen == 0
     _assert_problem_for(result, "missing", "no such file")
 
     result = load_documents([empty_folder, folder])
-    assert [d.id for d in result.documents] == ["corpus/good.txt"]
+    assert [d.id for d in result.documents] == ["corpus/good.txt", "corpus/latin1.txt"]
     _assert_problem_for(result, "nothing_here", "no supported files")
 
 
@@ -600,14 +603,14 @@ def test_permission_error_is_a_problem(tmp_path: Path, monkeypatch: pytest.Monke
     # The same path as the chmod test, for when the tests run as root.
     (tmp_path / "good.txt").write_text(GOOD_ARTICLE, encoding="utf-8")
     (tmp_path / "locked.txt").write_text(GOOD_ARTICLE, encoding="utf-8")
-    real_read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "locked.txt":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
+    def fake_open(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)).name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", fake_open)
     result = load_documents([tmp_path])
     assert [d.id for d in result.documents] == ["good.txt"]
     _assert_problem_for(result, "locked.txt", "permission denied")
