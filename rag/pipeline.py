@@ -132,9 +132,7 @@ def ask(
     check_question(question)
     threshold = SCORER.abstain if abstain_threshold is None else abstain_threshold
     asked = DateFilter(since=s.since, until=s.until)
-    window = question_window(question, parse_date(s.as_of, "as_of") if s.as_of else today())
-    if s.as_of is None and window.since is None:
-        window = DateFilter()  # no time in the question: nothing to narrow (articles are not from the future)
+    as_of_day = parse_date(s.as_of, "as_of") if s.as_of else today()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     own_index = index is None
@@ -152,11 +150,14 @@ def ask(
             standalone = conversation.standalone(question, gen if use_llm else None)
             timings["rewrite_ms"] = _ms(t)
 
-        t = time.perf_counter()
-        # Sentence scoring needs the embedder whatever the retrieval: load it here, so its one-time
-        # cost is reported on its own rather than inside retrieval or scoring.
-        idx.embedder  # noqa: B018
-        timings["embedder_load_ms"] = _ms(t)
+        window = question_window(standalone, as_of_day)
+        if s.as_of is None and window.since is None:
+            window = DateFilter()  # no time in the question and no as-of date: nothing to narrow
+        if s.retrieval != "lexical":
+            # Load the embedder apart, so its one-time cost is not reported inside retrieval.
+            t = time.perf_counter()
+            idx.embedder  # noqa: B018
+            timings["embedder_load_ms"] = _ms(t)
         t = time.perf_counter()
         hits = idx.search(standalone, k=s.k, retrieval=s.retrieval, dates=_narrowed(asked, window))
         if not hits:
@@ -165,7 +166,7 @@ def ask(
 
         t = time.perf_counter()
         idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
-        scored = score_sentences(standalone, hits, idx.embedder, idf)
+        scored = score_sentences(standalone, hits, None, idf)
         timings["scoring_ms"] = _ms(t)
         best = scored[0].score if scored else 0.0
         timings["answerability"] = round(best, 4)
