@@ -38,6 +38,9 @@ KOpt = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve.")
 ModeOpt = typer.Option("auto", "--mode", help="auto (the LLM when one is downloaded) | llm | extractive.")
 ModelOpt = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf.")
 RetrievalOpt = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid.")
+SinceOpt = typer.Option(None, "--since", help="Only articles published on or after this date (YYYY-MM-DD).")
+UntilOpt = typer.Option(None, "--until", help="Only articles published on or before this date (YYYY-MM-DD).")
+AsOfOpt = typer.Option(None, "--as-of", help="The date the question is asked on, for \"this week\", \"last year\", \"before 2020\" (YYYY-MM-DD) [default: today].")
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM).")
 GpuLayersOpt = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU.")
 StoreOpt = typer.Option(None, "--store", help="Keep the index in Milvus: milvus://HOST:PORT/COLLECTION "
@@ -233,6 +236,8 @@ def search(
     question: str = typer.Argument(..., help="What to look for."),
     k: int = typer.Option(5, "-k", "--k", min=1, max=100, help="How many passages."),
     retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
     index_dir: Optional[Path] = IndexDirOpt,
     store: Optional[str] = StoreOpt,
     as_json: bool = JsonOpt,
@@ -245,11 +250,14 @@ def search(
 
     def body() -> None:
         from .render import Style, hits_block, use_color
-        from .retrieval import open_index
+        from .pipeline import check_question
+        from .retrieval import DateFilter, open_index
 
-        s = _settings(index_dir=index_dir, store=store)
+        s = _settings(index_dir=index_dir, store=store, since=since, until=until)
+        check_question(question)
+        dates = DateFilter(since=s.since, until=s.until)
         with open_index(s.index_dir) as idx:
-            hits = idx.search(question, k=k, retrieval=retrieval)
+            hits = idx.search(question, k=k, retrieval=retrieval, dates=dates)
         if as_json:
             print(_to_json(hits))
             return
@@ -332,6 +340,9 @@ def ask(
     retrieval: str = RetrievalOpt,
     device: str = DeviceOpt,
     gpu_layers: Optional[int] = GpuLayersOpt,
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
+    as_of: Optional[str] = AsOfOpt,
     index_dir: Optional[Path] = IndexDirOpt,
     store: Optional[str] = StoreOpt,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt given to the model."),
@@ -351,7 +362,8 @@ def ask(
         from .render import Style, after_stream, answer_footer, use_color
 
         s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
-                      device=device, gpu_layers=gpu_layers, store=store)
+                      device=device, gpu_layers=gpu_layers, since=since, until=until, as_of=as_of,
+                      store=store)
         ensure_index(s.index_dir)
         style = Style(use_color(sys.stdout))
         streamed: list[str] = []
@@ -391,6 +403,9 @@ def chat(
     retrieval: str = RetrievalOpt,
     device: str = DeviceOpt,
     gpu_layers: Optional[int] = GpuLayersOpt,
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
+    as_of: Optional[str] = AsOfOpt,
     index_dir: Optional[Path] = IndexDirOpt,
     store: Optional[str] = StoreOpt,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print timings after each answer."),
@@ -408,7 +423,8 @@ def chat(
         from .chat import run_chat
 
         s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
-                      device=device, gpu_layers=gpu_layers, store=store)
+                      device=device, gpu_layers=gpu_layers, since=since, until=until, as_of=as_of,
+                      store=store)
         ensure_index(s.index_dir)
         run_chat(s, verbose=verbose)
 
@@ -428,6 +444,11 @@ def eval_(
     passage: bool = typer.Option(False, "--passage/--chunked", help="BEIR: one passage per document as BEIR does (--passage), or the project's own chunking (--chunked, default)."),
     split: str = typer.Option("test", "--split", help="BEIR qrels split."),
     compare: Optional[Tuple[Path, Path]] = typer.Option(None, "--compare", help="Compare two run folders (RUN_A RUN_B) instead of running."),
+    ids_before: Optional[str] = typer.Option(None, "--ids-before", help="Questions only: those whose id sorts before this (a dev split, e.g. 20251114)."),
+    ids_from: Optional[str] = typer.Option(None, "--ids-from", help="Questions only: those whose id sorts from this on (a held-out split)."),
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Questions without their own as_of are asked on this date (YYYY-MM-DD) [default: today]."),
     min_ndcg: Optional[float] = typer.Option(None, "--min-ndcg", help="Fail (exit 1) when nDCG@10 is below this."),
     min_recall: Optional[float] = typer.Option(None, "--min-recall", help="Fail when recall@k is below this."),
     min_mrr: Optional[float] = typer.Option(None, "--min-mrr", help="Fail when MRR@10 is below this."),
@@ -452,7 +473,7 @@ def eval_(
 
     def body() -> None:
         from .errors import InputError
-        from .evaluate import (check_thresholds, compare_runs, format_comparison, format_metrics,
+        from .evaluation import (check_thresholds, compare_runs, format_comparison, format_metrics,
                                run_beir, run_questions)
 
         if compare:
@@ -478,7 +499,9 @@ def eval_(
                     raise InputError(f"no question file or BEIR folder at {path}")
                 ensure_index(s.index_dir)
                 result = run_questions(path, index_dir=s.index_dir, mode=s.mode, model=model or s.model,
-                                       k=k or s.k, retrieval=s.retrieval, limit=limit, out_dir=out, progress=bar)
+                                       k=k or s.k, retrieval=s.retrieval, limit=limit, out_dir=out, progress=bar,
+                                       ids_before=ids_before, ids_from=ids_from, since=since, until=until,
+                                       as_of=as_of)
         gates = {name: v for name, v in (("ndcg", min_ndcg), ("recall", min_recall), ("mrr", min_mrr),
                                          ("contains", min_contains), ("f1", min_f1),
                                          ("citation_precision", min_citation_precision),

@@ -34,6 +34,9 @@ class Settings:
     temperature: float = 0.0
     seed: int = 0
     store: str | None = None  # milvus://HOST:PORT/COLLECTION: the index lives there, not in index_dir
+    since: str | None = None  # only documents published on or after this date (YYYY-MM-DD)
+    until: str | None = None  # only documents published on or before this date
+    as_of: str | None = None  # the date questions are asked on ("this week" is relative to it); None = today
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

@@ -1,14 +1,24 @@
-"""Answer without an LLM: pick the sentences of the retrieved passages that best answer the question.
+"""Answer without an LLM: pick the sentence of the retrieved passages that states the answer.
 
-Each sentence is scored by three signals:
-- meaning: embedding cosine between the sentence (with its section heading) and the question;
-- words: the IDF-weighted share of the question's content words that the sentence contains
-  (IDF from the index, so rare names and numbers count most);
-- answer type: whether the sentence holds something of the kind the question asks for (a date
-  for "when", an amount for "how much", a name for "who"/"which") that the question does not
+Candidates are the sentences of the retrieved passages that can state something: not questions,
+and not captions, headings or page furniture (a line that does not end as a sentence ends, or a
+photo credit). Each is scored by signals that need no new embedding of the articles:
+- passage meaning: the embedding cosine between the question and the sentence's passage, computed
+  by retrieval from the vectors stored at indexing time;
+- words: the IDF-weighted share of the question's content words the sentence (or its heading)
+  holds (IDF from the index, so rare names and numbers count most), and how close together they sit;
+- answer type: whether the sentence holds something of the kind the question asks for (a date for
+  "when", an amount for "how many", a name for "who"/"which"/"where") that the question does not
   already contain.
-The best sentence's score is also the answerability signal: under ABSTAIN_THRESHOLD the bot says
-the articles don't say, in either mode, before any LLM is called (see README for calibration).
+Only the question is embedded per question, and it already was by retrieval. `SCORER` holds the
+weights and the abstention threshold, chosen on the RealTime QA dev weeks (see
+benchmarks/RESULTS-answers.md): under `SCORER.abstain` the bot says the articles don't say, in
+either mode, before any LLM is called.
+
+The answer quotes the chosen sentence with the context that makes it stand alone: the sentence
+before it when it opens by referring back ("He said ...", "But ..."), the sentence after it when
+the chosen one names the topic but the asked-for kind of thing only comes next. The phrase that
+answers (a candidate of the asked kind) is marked with `**`.
 """
 
 from __future__ import annotations
@@ -16,24 +26,49 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from .chunking import split_sentences
-from .citations import content_words
+from .citations import CitationCheck, check_citations, content_words
 from .embedding import Embedder
 from .store import STOPWORDS
-from .types import Citation, Hit
+from .types import Hit
 
-# Calibrated on seeds/questions.jsonl (README, "Abstention"): lowest best-sentence score of an
-# answerable question 0.921, highest of an unanswerable one 0.584; the threshold sits between.
-ABSTAIN_THRESHOLD = 0.75
-W_DENSE, W_WORDS, W_TYPE, W_NEAR = 0.65, 0.55, 0.3, 0.3
+
+@dataclass(frozen=True)
+class Scorer:
+    """Weights of the sentence score and the abstention threshold (tuned on dev data only)."""
+
+    passage: float = 1.0  # cosine question–passage (from retrieval)
+    words: float = 0.55  # IDF-weighted share of the question's words in the sentence
+    type_match: float = 0.3  # the sentence holds a candidate of the asked kind
+    near: float = 0.3  # the question's words sit close together in the sentence
+    abstain: float = 0.75  # best score under this: "the articles don't say"
+
+
+SCORER = Scorer()
+ABSTAIN_THRESHOLD = SCORER.abstain  # the same threshold, by its former name
 SECOND_SENTENCE_RATIO = 0.95
+MAX_QUESTION_CHARS = 2000
 
-_MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-_DATE = re.compile(rf"\b(?:1[89]\d\d|20\d\d)\b|\b{_MONTHS}\b|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
-_AMOUNT = re.compile(r"(?:US)?\$\s?\d|\b\d[\d,.]*\s*(?:billion|million|trillion|thousand|per ?cent|%)|\b\d[\d,.]*\b")
-_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:[A-Z][\w’'-]+|of|the|de|van|bin))*")
+_MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
+          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
+_DATE = re.compile(rf"\b{_MONTHS}(?:\s+\d{{1,2}}\b(?:,?\s*\d{{4}})?|\s+\d{{4}})?|\b(?:1[89]\d\d|20\d\d)\b|"
+                   r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
+_NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)"
+_AMOUNT = re.compile(r"(?:US)?\$\s?\d[\d,.]*(?:\s*(?:billion|million|trillion|thousand))?|"
+                     r"\b\d[\d,.]*\s*(?:billion|million|trillion|thousand|per ?cent|percent|%)|\b\d[\d,.]*\b|"
+                     rf"\b{_NUMBER_WORDS}\b", re.IGNORECASE)
+_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:[A-Z][\w’'-]+|of|the|de|van|bin|al)(?=\s+[A-Z]|\b))*")
+
+# A sentence that opens by referring back needs the one before it to stand alone.
+_REFERS_BACK = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Their|This|That|These|Those|There|"
+                          r"But|And|However|Yet|Still|Also|So|Meanwhile|Instead|The (?:move|decision|"
+                          r"announcement|company|group|agency|official|statement|report|plan|deal))\b")
+# Captions and credits: "(Photo by ...)", "Photo: ...", "Image credit ...".
+_CREDIT = re.compile(r"\b(?:photo(?:graph)?s?|images?|pictures?|credit|illustration)\s*(?:by|:|/|credit)|"
+                     r"\((?:photo|image|credit)\b", re.IGNORECASE)
+_ENDS_SENTENCE = re.compile(r"[.!]\s*[”\"’')\]]*\s*(?:\[\d+\])?\s*$|[.!][”\"’']\s*$")
 
 
 @dataclass(frozen=True)
@@ -43,52 +78,66 @@ class ScoredSentence:
     start: int  # absolute span in the document
     end: int
     score: float
-    dense: float
+    passage: float
     words: float
     type_match: float
     near: float
 
 
 def answer_type(question: str) -> str | None:
+    """The kind of thing the question asks for: "date", "amount", "name", or None."""
     q = question.lower().strip()
-    if re.match(r"(when|what year|which year|in which year|in what year|what date|on what date)\b", q) \
-            or re.search(r"\b(what|which) (year|month|date|day)\b", q):
+    if re.search(r"^(when)\b|\b(what|which|in which|in what) (year|month|date|day|decade)\b|\bwhen\b.*\?$", q):
         return "date"
-    if re.search(r"\bhow (much|many|large|big|long|far|old)\b|\b(value|amount|cost|price|worth|figure|number|percentage)\b", q):
+    if re.search(r"\bhow (much|many|large|big|long|far|old|tall|high|deep|fast)\b|"
+                 r"\b(what|which) (amount|number|percentage|share|sum|price|total|age)\b", q):
         return "amount"
-    if re.match(r"(who|whom|whose)\b", q) or re.search(r"\b(which|what) (\w+ ){0,3}(professor|president|leader|minister|"
-                                                       r"person|official|expert|analyst|spokes\w+|general|secretary)\b", q):
-        return "name"
-    if re.search(r"\b(which|what) (\w+ ){0,2}(country|city|countries|ministry|survey|company|organization|"
-                 r"organisation|institute|agency|joint venture|name|party|group|venture)\b", q):
+    if re.search(r"\bwhat (is|was|are|were) (the|its|their|his|her) names?\b|^(who|whom|whose|where)\b|\b(who|whom|whose|where)\b.*\?$|\b(which|what)\s+(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", q):
         return "name"
     return None
 
 
-def _has_type(sentence: str, kind: str | None, question: str) -> float:
-    """1 when the sentence holds a candidate of the asked kind right beside the question's focus
-    noun ("the State of Southeast Asia survey" for "which survey"), 0.5 for a candidate elsewhere
-    in the sentence, 0 for none. Candidates already in the question do not count."""
+def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[int, int]]:
+    """Spans of phrases of the asked kind in the sentence, without the words the question already
+    has at either end ("Vietnamese President To Lam" -> "To Lam" for "Which Vietnamese president")."""
     if kind is None:
-        return 0.0
+        return []
     qwords = {w.lower() for w in re.findall(r"\w+", question)}
     if kind == "date":
-        found = _DATE.findall(sentence)
+        found = list(_DATE.finditer(sentence))
     elif kind == "amount":
-        found = _AMOUNT.findall(sentence)
+        found = list(_AMOUNT.finditer(sentence))
     else:
-        found = [m.group(0) for m in _NAME.finditer(sentence) if m.start() > 0 or len(m.group(0).split()) > 1]
-        found += re.findall(r"[“\"‘]([^”\"’]{3,60})[”\"’]", sentence)  # a coined term: “bamboo diplomacy”
-    new = [f for f in found if not {w.lower() for w in re.findall(r"\w+", f)} <= qwords]
-    if not new:
-        return 0.0
-    focus = re.search(r"\b(?:which|what)\s+(?:\w+\s+){0,2}?(\w+)\b", question.lower())
-    if kind == "name" and focus:
-        noun = re.escape(focus.group(1).rstrip("s"))
-        for f in new:
-            if re.search(re.escape(f) + r"[”\"’]?\s+" + noun, sentence, re.IGNORECASE):
-                return 1.0
-    return 0.5
+        found = [m for m in _NAME.finditer(sentence) if m.start() > 0 or len(m.group(0).split()) > 1]
+    out = []
+    for m in found:
+        words = [w for w in re.finditer(r"[\w’'-]+", m.group(0))]
+        new = [w for w in words if not (w.group(0).lower() in qwords or (kind == "name" and w.group(0).islower())
+                                        or re.sub(r"[’']s$", "", w.group(0).lower()) in qwords)]
+        if not new:
+            continue
+        start = m.start() if new[0] is words[0] else m.start() + new[0].start()
+        end = m.end() if new[-1] is words[-1] else m.start() + new[-1].end()
+        out.append((start, end))
+    return out
+
+
+def _has_type(sentence: str, kind: str | None, question: str) -> float:
+    return 1.0 if _candidates(sentence, kind, question) else 0.0
+
+
+def answer_phrase(sentence: str, question: str) -> tuple[int, int] | None:
+    """Span of the phrase that answers within the sentence: the candidate of the asked kind that
+    sits closest to the question's words; None when there is none."""
+    cands = _candidates(sentence, answer_type(question), question)
+    if not cands:
+        return None
+    wanted = set(question_words(question))
+    anchors = [m.start() for m in re.finditer(r"\w+", sentence) if content_words(m.group(0))
+               and content_words(m.group(0))[0] in wanted]
+    if not anchors:
+        return cands[0]
+    return min(cands, key=lambda c: min(abs(c[0] - a) for a in anchors))
 
 
 # Words that frame a question rather than name its topic ("what name is given to ...").
@@ -136,22 +185,44 @@ def question_acronyms(question: str) -> dict[str, set[str]]:
     return out
 
 
-def sentences_of(hits: Sequence[Hit]) -> list[tuple[str, int, int, int]]:
-    """(text, hit index, absolute start, absolute end) for every sentence of every hit."""
+class Sentence(NamedTuple):
+    """A sentence of a hit; a tuple whose first four fields are (text, hit, start, end)."""
+
+    text: str
+    hit: int  # index into the hits
+    start: int  # absolute span in the document
+    end: int
+    statement: bool  # can state an answer: not a question, caption, heading or credit
+
+
+def sentences_of(hits: Sequence[Hit]) -> list[Sentence]:
+    """Every sentence of every hit, in passage order."""
     out = []
     for i, h in enumerate(hits):
         for line in re.finditer(r"[^\n]+", h.text):
-            for sp in split_sentences(h.text, line.start(), line.end()):
+            spans = split_sentences(h.text, line.start(), line.end())
+            for sp in spans:
                 text = h.text[sp.start:sp.end]
-                if len(re.findall(r"\w+", text)) >= 3:
-                    out.append((text, i, h.start + sp.start, h.start + sp.end))
+                out.append(Sentence(text, i, h.start + sp.start, h.start + sp.end, is_statement(text)))
     return out
 
 
-def score_sentences(question: str, hits: Sequence[Hit], embedder: Embedder,
-                    idf: Callable[[Sequence[str]], dict[str, float]]) -> list[ScoredSentence]:
-    """Every sentence of the hits, best first."""
-    sents = sentences_of(hits)
+def is_statement(text: str) -> bool:
+    """A sentence that can state an answer: at least four words, ends as a statement ends (a
+    question, a caption or heading without a full stop, a photo credit cannot)."""
+    t = text.strip()
+    if len(re.findall(r"\w+", t)) < 4 or re.search(r"\?[”\"’')\]]*$", t):
+        return False
+    return bool(_ENDS_SENTENCE.search(t)) and not _CREDIT.search(t)
+
+
+def score_sentences(question: str, hits: Sequence[Hit], embedder: Embedder | None,
+                    idf: Callable[[Sequence[str]], dict[str, float]], scorer: Scorer = SCORER
+                    ) -> list[ScoredSentence]:
+    """The statements of the hits, best first. Nothing is embedded here: the passage signal is the
+    question–passage cosine retrieval computed (`Hit.dense_score`); a passage found only by the
+    lexical ranking counts as the weakest dense one. `embedder` is unused and kept for callers."""
+    sents = [s for s in sentences_of(hits) if s.statement]
     if not sents:
         return []
     q_words = question_words(question)
@@ -159,21 +230,22 @@ def score_sentences(question: str, hits: Sequence[Hit], embedder: Embedder,
     expand.update(question_acronyms(question))
     weights = idf(q_words) if q_words else {}
     total = sum(weights.get(w, 1.0) for w in q_words) or 1.0
-    texts = [question] + [_with_heading(hits[i], t) for t, i, _, _ in sents]
-    vecs = embedder.embed(texts)
-    dense = vecs[1:] @ vecs[0]
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    floor = min(dense) if dense else 0.0
     kind = answer_type(question)
     scored = []
-    for (text, i, s, e), d in zip(sents, dense):
-        words = set(content_words(text)) | set(content_words(hits[i].heading or ""))
+    for s in sents:
+        hit = hits[s.hit]
+        words = set(content_words(s.text)) | set(content_words(hit.heading or ""))
         for w in list(words):
             words |= expand.get(w, set())
         cover = sum(weights.get(w, 1.0) for w in q_words if w in words) / total
-        near = proximity(text, q_words, expand)
-        typed = _has_type(text, kind, question)
-        score = W_DENSE * float(d) + W_WORDS * cover + W_TYPE * typed + W_NEAR * near
-        scored.append(ScoredSentence(text=text, hit=i, start=s, end=e, score=score, dense=float(d),
-                                     words=cover, type_match=typed, near=near))
+        near = proximity(s.text, q_words, expand)
+        typed = _has_type(s.text, kind, question)
+        passage = hit.dense_score if hit.dense_score is not None else floor
+        score = scorer.passage * passage + scorer.words * cover + scorer.type_match * typed + scorer.near * near
+        scored.append(ScoredSentence(text=s.text, hit=s.hit, start=s.start, end=s.end, score=score,
+                                     passage=passage, words=cover, type_match=typed, near=near))
     scored.sort(key=lambda x: -x.score)
     return scored
 
@@ -199,10 +271,6 @@ def proximity(text: str, q_words: Sequence[str], expand: dict[str, set[str]]) ->
                 best = min(best, positions[j][0] - positions[i][0] + 1)
                 break
     return min(1.0, len(kinds) / best)
-
-
-def _with_heading(hit: Hit, text: str) -> str:
-    return f"{hit.heading}: {text}" if hit.heading and hit.heading != text else text
 
 
 def compose(scored: Sequence[ScoredSentence], max_sentences: int = 2) -> list[ScoredSentence]:
@@ -233,13 +301,47 @@ def idf_from_counts(doc_freq: Callable[[Sequence[str]], dict[str, int]], n_docs:
 
 
 
-def extractive_answer(scored: Sequence[ScoredSentence], hits: Sequence[Hit]) -> tuple[str, tuple[Citation, ...]]:
-    """The answer text (best sentences, each followed by its `[n]`) and its citations. The one
-    entry point for answering without an LLM, also used as the LLM path's fallback."""
-    chosen = compose(scored)
-    text = " ".join(f"{c.text} [{c.hit + 1}]" for c in chosen)
-    citations = tuple(
-        Citation(n=c.hit + 1, doc_id=hits[c.hit].doc_id, chunk_id=hits[c.hit].chunk_id,
-                 title=hits[c.hit].title, quote=c.text, quote_start=c.start, quote_end=c.end,
-                 sentence=c.text, support=1.0, supported=True) for c in chosen)
-    return text, citations
+def with_context(chosen: ScoredSentence, hits: Sequence[Hit], question: str) -> list[Sentence]:
+    """The chosen sentence with what it needs to stand alone, from its own passage: the sentence
+    before it when it opens by referring back, the sentence after it when the asked-for kind of
+    thing is not in it but is in the next one."""
+    own = [s for s in sentences_of([hits[chosen.hit]])]
+    own = [Sentence(s.text, chosen.hit, s.start, s.end, s.statement) for s in own]
+    at = next((i for i, s in enumerate(own) if s.start == chosen.start), None)
+    if at is None:
+        return [Sentence(chosen.text, chosen.hit, chosen.start, chosen.end, True)]
+    out = [own[at]]
+    if _REFERS_BACK.match(chosen.text) and at > 0 and own[at - 1].statement:
+        out.insert(0, own[at - 1])
+    kind = answer_type(question)
+    if kind and not _has_type(chosen.text, kind, question) and at + 1 < len(own) \
+            and own[at + 1].statement and _has_type(own[at + 1].text, kind, question):
+        out.append(own[at + 1])
+    return out
+
+
+def extractive_answer(question: str, scored: Sequence[ScoredSentence], hits: Sequence[Hit]) -> CitationCheck:
+    """The answer (the best sentences with their context, each followed by its `[n]`, the answering
+    phrase marked `**...**`) with its citations checked by `rag.citations.check_citations`, the
+    same check an LLM's answer gets. The one entry point for answering without an LLM, also
+    used as the LLM path's fallback."""
+    parts: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    for c in compose(scored):
+        for s in with_context(c, hits, question):
+            if (s.hit, s.start) in seen:
+                continue
+            seen.add((s.hit, s.start))
+            parts.append(f"{_mark(s.text, question)} [{s.hit + 1}]")
+    # One sentence a line: the marker after a quoted sentence's full stop stays with it.
+    # The check needs no embedder here: each sentence is quoted verbatim from the passage it
+    # cites, so its word support (1.0 when the quote is really there) is never below its cosine.
+    return check_citations("\n".join(parts), hits, embedder=None)
+
+
+def _mark(sentence: str, question: str) -> str:
+    span = answer_phrase(sentence, question)
+    if span is None:
+        return sentence
+    a, b = span
+    return f"{sentence[:a]}**{sentence[a:b]}**{sentence[b:]}"

@@ -21,11 +21,12 @@ from . import prompts
 from .citations import CitationCheck, check_citations, content_words, strip_markers
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import (ABSTAIN_THRESHOLD, QUESTION_FRAME, ScoredSentence, extractive_answer, idf_from_counts,
-                         score_sentences, sentences_of, unknown_names)
-from .retrieval import Index, open_index
+from .extractive import (MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, extractive_answer,
+                         idf_from_counts, score_sentences, sentences_of, unknown_names)
+from .retrieval import DateFilter, Index, open_index
 from .store import STOPWORDS
 from .types import Answer, Hit, LeftOut, Source
+from .when import parse_date, question_window, today
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generation import Generator
@@ -125,9 +126,12 @@ def ask(
     on_token: Callable[[str], None] | None = None,
     on_prompt: Callable[[str], None] | None = None,
     settings: Settings | None = None,
-    abstain_threshold: float = ABSTAIN_THRESHOLD,
+    abstain_threshold: float | None = None,
     use_grammar: bool = True,
     style: str = LLM_STYLE,
+    since: str | None = None,
+    until: str | None = None,
+    as_of: str | None = None,
 ) -> Answer:
     """Answer `question` from the indexed articles, with checked citations.
 
@@ -135,13 +139,21 @@ def ask(
     default model from models.txt downloaded) and answers extractively otherwise. `style` "free"
     lets the model write its sentences under the citation grammar; "copy" makes it pick passage
     sentences verbatim. Either way only verified sentences reach the answer.
+
+    `since`/`until` (YYYY-MM-DD) keep only passages of documents published in that range.
+    `as_of` is the date the question is asked on (default: today): wording such as "this week",
+    "last year" or "before 2020" narrows the search to the matching publication dates, and no
+    document published after `as_of` is used (undated documents stay in; when nothing is left in
+    the window, the search runs without it).
     """
     s = (settings or Settings.from_env()).with_(index_dir=index_dir, k=k, mode=mode, model=model,
-                                                retrieval=retrieval)
+                                                retrieval=retrieval, since=since, until=until, as_of=as_of)
     if s.mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, not {s.mode!r}")
-    if not question or not question.strip():
-        raise InputError("the question is empty")
+    check_question(question)
+    threshold = SCORER.abstain if abstain_threshold is None else abstain_threshold
+    asked = DateFilter(since=s.since, until=s.until)
+    as_of_day = parse_date(s.as_of, "as_of") if s.as_of else today()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     own_index = index is None
@@ -159,18 +171,23 @@ def ask(
             standalone = conversation.standalone(question, gen if use_llm else None)
             timings["rewrite_ms"] = _ms(t)
 
+        window = question_window(standalone, as_of_day)
+        if s.as_of is None and window.since is None:
+            window = DateFilter()  # no time in the question and no as-of date: nothing to narrow
+        if s.retrieval != "lexical":
+            # Load the embedder apart, so its one-time cost is not reported inside retrieval.
+            t = time.perf_counter()
+            idx.embedder  # noqa: B018
+            timings["embedder_load_ms"] = _ms(t)
         t = time.perf_counter()
-        # Sentence scoring needs the embedder whatever the retrieval: load it here, so its one-time
-        # cost is reported on its own rather than inside retrieval or scoring.
-        idx.embedder  # noqa: B018
-        timings["embedder_load_ms"] = _ms(t)
-        t = time.perf_counter()
-        hits = idx.search(standalone, k=s.k, retrieval=s.retrieval)
+        hits = idx.search(standalone, k=s.k, retrieval=s.retrieval, dates=_narrowed(asked, window))
+        if not hits:
+            hits = idx.search(standalone, k=s.k, retrieval=s.retrieval, dates=asked)
         timings["retrieval_ms"] = _ms(t)
 
         t = time.perf_counter()
         idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
-        scored = score_sentences(standalone, hits, idx.embedder, idf)
+        scored = score_sentences(standalone, hits, None, idf)
         timings["scoring_ms"] = _ms(t)
         best = scored[0].score if scored else 0.0
         timings["answerability"] = round(best, 4)
@@ -180,7 +197,7 @@ def ask(
 
         common = dict(question=question, standalone_question=standalone if standalone != question.strip() else None,
                       sources=_sources(hits), notice=notice)
-        if best < abstain_threshold:
+        if best < threshold:
             timings["total_ms"] = _ms(t0)
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
                           mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
@@ -188,12 +205,16 @@ def ask(
                           **{**common, "notice": _abstain_notice(unknown, notice)})  # type: ignore[arg-type]
 
         if not use_llm:
-            text, citations = extractive_answer(scored, hits)
+            t = time.perf_counter()
+            check = extractive_answer(standalone, scored, hits)
+            timings["citation_check_ms"] = _ms(t)
             if on_token:
-                on_token(text)
+                on_token(check.text)
             timings["total_ms"] = _ms(t0)
-            return Answer(answer=text, citations=citations, abstained=False, mode="extractive",
-                          device="none", timings=timings, **common)  # type: ignore[arg-type]
+            return Answer(answer=check.text, citations=check.citations, abstained=False, mode="extractive",
+                          device="none", timings=timings, invalid_citations=check.invalid,
+                          unsupported_sentences=check.unsupported + check.uncited,
+                          **common)  # type: ignore[arg-type]
 
         assert gen is not None
         return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,
@@ -201,6 +222,25 @@ def ask(
     finally:
         if own_index:
             idx.close()
+
+
+def check_question(question: str) -> None:
+    """InputError for an empty question or one too long to be a question (a pasted document)."""
+    if not question or not question.strip():
+        raise InputError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is {len(question):,} characters long; ask in at most "
+                         f"{MAX_QUESTION_CHARS:,} (a question, not a document)")
+
+
+def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:
+    """The user's range narrowed by the question's own window. Undated documents stay in only
+    when the user gave no range."""
+    since = max(filter(None, (asked.since, window.since)), default=None)
+    until = min(filter(None, (asked.until, window.until)), default=None)
+    if since and until and since > until:
+        return asked
+    return DateFilter(since=since, until=until, keep_undated=not asked.active)
 
 
 def _abstain_notice(unknown: Sequence[str], notice: str | None) -> str | None:
@@ -330,7 +370,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
     if not raw or raw.upper().startswith("NOT FOUND"):
         # The articles were judged to answer (the abstention check passed before the model ran):
         # a weak model's NOT FOUND must not end the turn in a false "the articles don't say".
-        return _fallback(hits, scored, timings, t0, base, NOT_FOUND_NOTICE, (), ())
+        return _fallback(standalone, hits, scored, timings, t0, base, NOT_FOUND_NOTICE, (), ())
     check = check_citations(raw, used, embedder=idx.embedder)
     kept, repeats = _verified_sentences(check)
     left_out = check.left_out + repeats
@@ -341,7 +381,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                           for claim, ns in kept)
         kept = []
     if not kept:
-        return _fallback(hits, scored, timings, t0, base, FALLBACK_NOTICE, left_out, check.invalid)
+        return _fallback(standalone, hits, scored, timings, t0, base, FALLBACK_NOTICE, left_out, check.invalid)
     citations = tuple(c for c in check.citations if c.supported and c.sentence in {k for k, _ in kept})
     text = " ".join(f"{_unterminated(claim)} {''.join(f'[{n}]' for n in ns)}." for claim, ns in kept)
     base["sources"] = _sources(used)
@@ -373,9 +413,10 @@ def _unterminated(claim: str) -> str:
     return claim.rstrip().rstrip(".!?").rstrip()
 
 
-def _fallback(hits: Sequence[Hit], scored: Sequence[ScoredSentence], timings: dict[str, float], t0: float,
-              base: dict, notice: str, left_out: tuple[LeftOut, ...], invalid: tuple[int, ...]) -> Answer:
-    text, citations = extractive_answer(scored, hits)
+def _fallback(question: str, hits: Sequence[Hit], scored: Sequence[ScoredSentence], timings: dict[str, float],
+              t0: float, base: dict, notice: str, left_out: tuple[LeftOut, ...], invalid: tuple[int, ...]) -> Answer:
+    check = extractive_answer(question, scored, hits)
+    text, citations = check.text, check.citations
     base = {**base, "sources": _sources(hits), "notice": f"{notice} {base['notice']}" if base.get("notice") else notice}
     timings["total_ms"] = _ms(t0)
     return Answer(answer=text, citations=citations, abstained=False, timings=timings, fallback=True,
@@ -385,7 +426,7 @@ def _fallback(hits: Sequence[Hit], scored: Sequence[ScoredSentence], timings: di
 
 def _sources(hits: Sequence[Hit]) -> tuple[Source, ...]:
     return tuple(Source(n=i + 1, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, text=h.text,
-                        start=h.start, end=h.end, score=h.score, also_in=h.also_in)
+                        start=h.start, end=h.end, score=h.score, also_in=h.also_in, date=h.date)
                  for i, h in enumerate(hits))
 
 

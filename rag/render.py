@@ -49,7 +49,8 @@ def sources_block(answer: Answer, style: Style) -> str:
         if cited and src.n not in cited:
             continue
         also = f"  (also in {', '.join(src.also_in)})" if src.also_in else ""
-        lines.append(f"[{src.n}] {style.cyan(src.title)} — {src.doc_id}{also}")
+        dated = f" ({src.date})" if getattr(src, "date", None) else ""
+        lines.append(f"[{src.n}] {style.cyan(src.title)} — {src.doc_id}{dated}{also}")
         quotes = [c for c in answer.citations if c.n == src.n]
         for c in {c.quote_start: c for c in quotes}.values():
             mark = "" if c.supported else style.red(f"  (weak support {c.support:.2f})")
@@ -141,7 +142,8 @@ def hits_block(hits: Sequence[object], style: Style) -> str:
     lines = []
     for i, h in enumerate(hits, 1):
         also = f"  (also in {', '.join(h.also_in)})" if h.also_in else ""  # type: ignore[attr-defined]
-        lines.append(f"[{i}] {style.cyan(h.title)} — {h.doc_id}  score {h.score:.3f}{also}")  # type: ignore[attr-defined]
+        dated = f" ({h.date})" if getattr(h, "date", None) else ""
+        lines.append(f"[{i}] {style.cyan(h.title)} — {h.doc_id}{dated}  score {h.score:.3f}{also}")  # type: ignore[attr-defined]
         lines.append(_indent(h.text))  # type: ignore[attr-defined]
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -8,6 +8,7 @@ repeat one another across articles (outlets quote each other) are merged into on
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,43 @@ from .store import ChunkRow, IndexReader
 from .types import Hit
 
 RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
+DATE_FILTER_DEPTH = 400  # candidates per ranking when a date filter may drop most of them
+
+
+@dataclass(frozen=True)
+class DateFilter:
+    """Documents published from `since` to `until` (ISO dates, both inclusive; either open).
+    A document without a known date passes only when `keep_undated` (a range inferred from the
+    question's wording is a preference; one the user gave with --since/--until is a rule)."""
+
+    since: str | None = None
+    until: str | None = None
+    keep_undated: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            v = getattr(self, name)
+            if v is not None and not _is_iso_date(v):
+                raise InputError(f"{name} must be a date as YYYY-MM-DD, not {v!r}")
+        if self.since and self.until and self.since > self.until:
+            raise InputError(f"since ({self.since}) is after until ({self.until})")
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def admits(self, date: str | None) -> bool:
+        if not date:
+            return self.keep_undated
+        day = date[:10]
+        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        return len(text) == 10 and bool(datetime.date.fromisoformat(text))
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -87,15 +125,21 @@ class Index:
         self.close()
 
     # -- search --------------------------------------------------------------------------
-    def search(self, question: str, k: int = 5, retrieval: str = "hybrid") -> list[Hit]:
-        return self.search_many([question], k=k, retrieval=retrieval)[0]
+    def search(self, question: str, k: int = 5, retrieval: str = "hybrid",
+               dates: DateFilter | None = None) -> list[Hit]:
+        return self.search_many([question], k=k, retrieval=retrieval, dates=dates)[0]
 
     def search_many(self, questions: Sequence[str], k: int = 5, retrieval: str = "hybrid",
-                    dedupe: bool = True) -> list[list[Hit]]:
-        ranked = self._ranked(questions, max(k, 1) * 4, retrieval)
+                    dedupe: bool = True, dates: DateFilter | None = None) -> list[list[Hit]]:
+        """The k best passages per question; with `dates`, only passages of documents published
+        in its range (a filter goes deeper into both rankings so that k can still be found)."""
+        if dates is not None and not dates.active:
+            dates = None
+        depth = max(k, 1) * 4 if dates is None else max(k * 40, DATE_FILTER_DEPTH)
+        ranked = self._ranked(questions, depth, retrieval)
         out = []
         for cands in ranked:
-            hits = self._hits(cands, k, dedupe)
+            hits = self._hits(cands, k, dedupe, dates)
             out.append(hits)
         return out
 
@@ -156,8 +200,11 @@ class Index:
         return out
 
     def _hits(self, cands: list[tuple[int, float, float | None, float | None]], k: int,
-              dedupe: bool) -> list[Hit]:
+              dedupe: bool, dates: DateFilter | None = None) -> list[Hit]:
         rows = self.reader.chunk_rows([c[0] for c in cands])
+        doc_date = self.reader.doc_dates(r.doc_id for r in rows.values())
+        if dates is not None:
+            cands = [c for c in cands if dates.admits(doc_date.get(rows[c[0]].doc_id))]
         kept: list[tuple[ChunkRow, float, float | None, float | None, list[str]]] = []
         shingles: list[set[tuple[str, ...]]] = []
         for rowid, score, ds, ls in cands:
@@ -181,7 +228,8 @@ class Index:
             Hit(chunk_id=row.chunk_id, doc_id=row.doc_id, title=row.title, text=row.text,
                 start=row.start, end=row.end, score=float(score), heading=row.heading,
                 dense_score=ds, lexical_score=ls,
-                also_in=tuple(dict.fromkeys([*same_text.get(row.doc_id, []), *also])))
+                also_in=tuple(dict.fromkeys([*same_text.get(row.doc_id, []), *also])),
+                date=doc_date.get(row.doc_id))
             for row, score, ds, ls, also in kept
         ]
 

@@ -508,6 +508,17 @@ class IndexReader:
             raise KeyError(doc_id)
         return str(rows[0][0])
 
+    def doc_dates(self, doc_ids: Iterable[str]) -> dict[str, str | None]:
+        """Publication date (ISO YYYY-MM-DD) of each document, None where none was found."""
+        ids = list(dict.fromkeys(doc_ids))
+        out: dict[str, str | None] = {d: None for d in ids}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = ",".join("?" * len(part))
+            for doc_id, date in self.conn.execute(f"SELECT doc_id, date FROM documents WHERE doc_id IN ({q})", part):
+                out[doc_id] = date or None
+        return out
+
     def documents(self) -> list[tuple[str, str, str, str | None]]:
         """(doc_id, title, sha256, canonical) for every document, sorted by id."""
         return [tuple(r) for r in self._sql(  # type: ignore[misc]

@@ -57,6 +57,7 @@ class Hit:
     dense_score: float | None = None
     lexical_score: float | None = None
     also_in: tuple[str, ...] = ()
+    date: str | None = None  # the document's publication date (YYYY-MM-DD) when known
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Source:
     end: int
     score: float
     also_in: tuple[str, ...] = ()
+    date: str | None = None  # the document's publication date (YYYY-MM-DD) when known
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""rag.evaluate: loading question and BEIR files, BEIR runs on a tiny corpus with the hashing
+"""rag.evaluation: loading question and BEIR files, BEIR runs on a tiny corpus with the hashing
 embedder, question runs with a stub answerer (numbers checked by hand), comparing and gating."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from rag.embedding import HashingEmbedder
 from rag.errors import InputError
-from rag.evaluate import (
+from rag.evaluation import (
     Question,
     check_thresholds,
     compare_runs,
@@ -297,7 +297,11 @@ def test_run_questions_with_stub(tmp_path: Path) -> None:
     assert m["ttft_ms_p50"] is None  # the stub reports no time to first token
     assert res.counts == {"questions": 5, "answerable": 3, "unanswerable": 2, "with_gold_sources": 3,
                           "with_gold_answers": 3, "abstained": 2, "llm_answers": 2,
-                          "answers_with_citations": 3, "citations": 4}
+                          "answers_with_citations": 3, "citations": 4, "answers_without_citations": 0,
+                          "fallback_answers": 0, "answer_sentences": 5}
+    # Sentences with a supported citation (the stub's citations all name the sentence "s"): one
+    # in q1, none in q2 (unsupported), one in q5, of 2 + 1 + 2 answer sentences.
+    assert m["verified_sentence_rate"] == pytest.approx(2 / 5)
     assert res.settings["k"] == 2 and res.settings["mode"] == "llm" and res.settings["index_manifest"] is None
     assert res.settings["models"] == ["tiny"] and res.settings["answerer"].endswith("Stub")
 
