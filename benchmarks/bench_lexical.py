@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import rag.store as store  # noqa: E402
-from rag.evaluate import run_beir  # noqa: E402
+from rag.evaluation import run_beir  # noqa: E402
 
 
 def main() -> None:

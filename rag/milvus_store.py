@@ -331,6 +331,16 @@ class MilvusReader:
         rows = self.store.query_all(self.store.docs, ["doc_id", "title", "sha256", "canonical"])
         return sorted((r["doc_id"], r["title"], r["sha256"], r["canonical"] or None) for r in rows)
 
+    def doc_dates(self, doc_ids: Iterable[str]) -> dict[str, str | None]:
+        """Publication date (YYYY-MM-DD) per document, None when it has none."""
+        ids = sorted(set(doc_ids))
+        out: dict[str, str | None] = {}
+        for i in range(0, len(ids), 500):
+            rows = self.client.query(self.store.docs, filter=f"doc_id in {_quote_list(ids[i:i + 500])}",
+                                     output_fields=["doc_id", "date"])
+            out.update({r["doc_id"]: r["date"] or None for r in rows})
+        return out
+
     def duplicates_of(self, doc_ids: Iterable[str]) -> dict[str, list[str]]:
         ids = sorted(set(doc_ids))
         out: dict[str, list[str]] = {}
