@@ -49,10 +49,10 @@ def test_passage_windows_show_the_best_sentences_with_neighbours() -> None:
     hits = [_hit(text)]
     sents = sentences_of(hits)
     best = sents[5]  # "six"
-    scored = [ScoredSentence(text=best[0], hit=0, start=best[2], end=best[3], score=1.0, dense=1.0, words=1.0,
+    scored = [ScoredSentence(text=best[0], hit=0, start=best[2], end=best[3], score=1.0, passage=1.0, words=1.0,
                              type_match=0.0, near=0.0)]
-    scored += [ScoredSentence(text=t, hit=0, start=s, end=e, score=0.1, dense=0.0, words=0.0, type_match=0.0, near=0.0)
-               for t, _, s, e in sents if s != best[2]]
+    scored += [ScoredSentence(text=t, hit=0, start=s, end=e, score=0.1, passage=0.0, words=0.0, type_match=0.0, near=0.0)
+               for t, _, s, e, _ in sents if s != best[2]]
     (parts,) = passage_windows(hits, scored, top=1, window=1)
     assert parts == ["Sentence number five is here.", "Sentence number six is here.", "Sentence number seven is here."]
     (parts,) = passage_windows(hits, scored, top=2, window=0)
