@@ -68,6 +68,7 @@ _REFERS_BACK = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Thei
 # Captions and credits: "(Photo by ...)", "Photo: ...", "Image credit ...".
 _CREDIT = re.compile(r"\b(?:photo(?:graph)?s?|images?|pictures?|credit|illustration)\s*(?:by|:|/|credit)|"
                      r"\((?:photo|image|credit)\b", re.IGNORECASE)
+_CONTROL_MARKUP = re.compile(r"<\|[\w.-]{1,40}\|>|<\|[a-z_]{2,30}|[a-z_]{2,30}\|>")
 _ENDS_SENTENCE = re.compile(r"[.!]\s*[”\"’')\]]*\s*(?:\[\d+\])?\s*$|[.!][”\"’']\s*$")
 
 
@@ -209,9 +210,10 @@ def sentences_of(hits: Sequence[Hit]) -> list[Sentence]:
 
 def is_statement(text: str) -> bool:
     """A sentence that can state an answer: at least four words, ends as a statement ends (a
-    question, a caption or heading without a full stop, a photo credit cannot)."""
+    question, a caption or heading without a full stop, a photo credit cannot; nor can text that
+    carries chat-template control markup such as `<|im_end|>`, which no article sentence needs)."""
     t = text.strip()
-    if len(re.findall(r"\w+", t)) < 4 or re.search(r"\?[”\"’')\]]*$", t):
+    if len(re.findall(r"\w+", t)) < 4 or re.search(r"\?[”\"’')\]]*$", t) or _CONTROL_MARKUP.search(t):
         return False
     return bool(_ENDS_SENTENCE.search(t)) and not _CREDIT.search(t)
 

@@ -121,9 +121,6 @@ def test_follow_up_rewrite_is_faithful_or_rule_based(gen: LlamaGenerator, index)
     _assert_clean(a)
 
 
-@pytest.mark.xfail(reason="the abstention check (extractive.unknown_names) finds no article word 'Americans' "
-                          "(the articles say 'US embassy'): known, owned by the answering/abstention code",
-                   strict=False)
 def test_follow_up_about_the_americans_is_not_a_false_dont_say(gen: LlamaGenerator, index) -> None:
     conv = Conversation()
     q1 = "Which Vietnamese president welcomed Putin in Hanoi?"
