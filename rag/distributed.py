@@ -29,12 +29,15 @@ see benchmarks/RESULTS-cluster.md.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .errors import ModelError, RagError
+
+FREE_CPU_WAIT_S = 20.0  # how long to wait for busy CPUs to be released before giving up
 
 Progress = Callable[[int, int], None]
 
@@ -101,7 +104,13 @@ class RayEmbedder:
         if not ray.is_initialized():
             self._started = True
             self._init(address, local_cpus, object_store_memory)
+        # CPUs of actors that were just killed come back asynchronously: wait a little for them
+        # before deciding the cluster is busy.
+        deadline = time.monotonic() + FREE_CPU_WAIT_S
         free = int(ray.available_resources().get("CPU", 0))
+        while not workers and free < threads_per_worker and time.monotonic() < deadline:
+            time.sleep(0.25)
+            free = int(ray.available_resources().get("CPU", 0))
         self.workers = workers or free // max(threads_per_worker, 1)
         if self.workers < 1:
             self.close()

