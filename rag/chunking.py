@@ -115,7 +115,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
 def _is_boundary(text: str, sent_start: int, punct: int, cut: int, end: int) -> bool:
     if text[punct] != ".":
         return _next_starts_sentence(text, cut, end, strict=False)
-    word = re.search(r"([\w.]+)$", text[sent_start:punct])
+    # Emphasis marks around the last word ("**Jan**.", in a marked answer) do not hide it.
+    word = re.search(r"([\w.]+)\**$", text[sent_start:punct])
     token = word.group(1).lower() if word else ""
     if token in _ABBREVIATIONS:
         return False
