@@ -132,20 +132,24 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 64,
               progress: Progress | None = None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Batches of similar length waste least padding: sort longest first, restore order after.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        done = 0
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
-            vecs = self._model.encode([texts[i] for i in idx], batch_size=batch_size,
-                                      convert_to_numpy=True, normalize_embeddings=True,
-                                      show_progress_bar=False)
-            out[idx] = vecs.astype(np.float32, copy=False)
-            done += len(idx)
-            if progress:
-                progress(done, len(texts))
-        return out
+        def run(batch: list[str]) -> np.ndarray:
+            return self._model.encode(batch, batch_size=batch_size, convert_to_numpy=True,
+                                      normalize_embeddings=True, show_progress_bar=False)
+
+        return embed_by_length(texts, self.dim, batch_size, run, progress)
+
+
+def embed_by_length(texts: Sequence[str], dim: int, batch_size: int,
+                    run: Callable[[list[str]], np.ndarray], progress: Progress | None) -> np.ndarray:
+    """`run` over batches of similar length (longest first: least padding), rows in input order."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        out[idx] = np.asarray(run([texts[i] for i in idx]), dtype=np.float32)
+        if progress:
+            progress(min(b + batch_size, len(texts)), len(texts))
+    return out
 
 
 def _bundled_path() -> str:

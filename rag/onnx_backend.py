@@ -211,14 +211,6 @@ class OnnxEmbedder:
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 32,
               progress: Progress | None = None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Batches of similar length waste least padding: sort longest first, restore order after.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        done = 0
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
-            out[idx] = self._run([texts[i] for i in idx])
-            done += len(idx)
-            if progress:
-                progress(done, len(texts))
-        return out
+        from .embedding import embed_by_length
+
+        return embed_by_length(texts, self.dim, batch_size, self._run, progress)
