@@ -21,8 +21,9 @@ from . import prompts
 from .citations import CitationCheck, check_citations, content_words, strip_markers
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import (MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, extractive_answer,
-                         idf_from_counts, score_sentences, sentences_of, unknown_names)
+from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, answer_passages,
+                         answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of,
+                         unknown_names)
 from .retrieval import DateFilter, Index, open_index
 from .store import STOPWORDS
 from .types import Answer, Hit, LeftOut, Source
@@ -180,23 +181,27 @@ def ask(
             idx.embedder  # noqa: B018
             timings["embedder_load_ms"] = _ms(t)
         t = time.perf_counter()
-        hits = idx.search(standalone, k=s.k, retrieval=s.retrieval, dates=_narrowed(asked, window))
+        pool = max(s.k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
+        hits = idx.search(standalone, k=pool, retrieval=s.retrieval, dates=_narrowed(asked, window))
         if not hits:
-            hits = idx.search(standalone, k=s.k, retrieval=s.retrieval, dates=asked)
+            hits = idx.search(standalone, k=pool, retrieval=s.retrieval, dates=asked)
         timings["retrieval_ms"] = _ms(t)
 
         t = time.perf_counter()
         idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
         scored = score_sentences(standalone, hits, None, idf)
         timings["scoring_ms"] = _ms(t)
-        best = scored[0].score if scored else 0.0
+        best = answerability(scored)
         timings["answerability"] = round(best, 4)
         unknown = unknown_names(standalone, idx.reader.doc_freq)
         if unknown:
             best = 0.0
 
         common = dict(question=question, standalone_question=standalone if standalone != question.strip() else None,
-                      sources=_sources(hits), notice=notice)
+                      sources=_sources(hits[:s.k]), notice=notice)
+        if abstain_threshold is None and standalone != question.strip():
+            # A follow-up the conversation rewrote continues a topic the articles already answered.
+            threshold = SCORER.follow_up_abstain
         if best < threshold:
             timings["total_ms"] = _ms(t0)
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
@@ -206,6 +211,8 @@ def ask(
 
         if not use_llm:
             t = time.perf_counter()
+            hits, scored = answer_passages(scored, hits, s.k, standalone)
+            common["sources"] = _sources(hits)
             check = extractive_answer(standalone, scored, hits)
             timings["citation_check_ms"] = _ms(t)
             if on_token:
@@ -217,6 +224,8 @@ def ask(
                           **common)  # type: ignore[arg-type]
 
         assert gen is not None
+        # The model reads the k passages asked for (its prompt budget is sized for them).
+        hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
         return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,
                            common, use_grammar, scored, style)
     finally:

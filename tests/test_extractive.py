@@ -75,3 +75,50 @@ def test_citations_are_checked_not_assumed() -> None:
     assert c.supported and c.support == 1.0 and c.quote == hit.text
     assert "**To Lam**" in check.text or "**President To Lam**" in check.text
     assert not check.unsupported and not check.uncited and not check.invalid
+
+
+def test_candidates_skip_the_questions_own_names_dates_and_clause_openers() -> None:
+    from rag.extractive import _candidates
+
+    def found(sentence: str, question: str) -> list[str]:
+        return [sentence[a:b] for a, b in _candidates(sentence, answer_type(question), question)]
+
+    q = "Which Vietnamese president welcomed Putin in Hanoi?"
+    assert found("Russian President Vladimir Putin arrived on Thursday.", q) == []  # the head is Putin
+    assert found("Vietnamese President To Lam welcomed him.", q) == ["To Lam"]
+    assert found("However, the talks in Vietnam ended in March.", q) == []  # opener, a form, a month
+    assert found("She cited relevance to ASEAN, the Association of Southeast Asian Nations.",
+                 "Which survey ranked Russia low in relevance to ASEAN?") == []  # another name for ASEAN
+    assert found("Cheney served under President George W. Bush.", "Under which president did Cheney serve?") \
+        == ["George W. Bush"]
+
+
+def test_a_photo_caption_ending_in_its_dateline_is_not_a_statement() -> None:
+    assert not is_statement("President Putin arrives to give his address at Moscow, February 29, 2024.")
+    assert is_statement("The deal was signed on Oct. 3, 2025, in Cairo.")
+
+
+def test_set_up_sentences_count_half_and_a_parenthesis_is_not_asked() -> None:
+    from rag.extractive import background_words, question_words
+    setup = background_words("Dick Cheney died this week at 84. Under which president did he serve?")
+    assert "cheney" in setup and "presid" not in setup and "serv" not in setup
+    assert background_words("Who won the vote?") == set()
+    asked = question_words("What did the embassy say (regarding Putin's visit)?")
+    assert "embassi" in asked or "embassy" in asked
+    assert not any(w.startswith("putin") for w in asked)
+
+
+def test_an_answer_other_articles_repeat_ranks_first_and_its_passage_is_shown() -> None:
+    from rag.extractive import answer_passages
+    hits = [_hit("Officials in Alpha said the storm caused heavy damage across Springfield county.", 0),
+            _hit("The hurricane made landfall in Jamaica on Tuesday, officials said.", 1),
+            _hit("The storm hit Jamaica hardest, officials said on Wednesday.", 2)]
+    hits = [Hit(**{**h.__dict__, "chunk_id": f"d{i}#3"}) for i, h in enumerate(hits)]
+    q = "Which country did the storm hit hardest?"
+    scored = score_sentences(q, hits, None, _idf)
+    assert "Jamaica" in scored[0].text and scored[0].vote == 1.0
+    shown, renumbered = answer_passages(scored, hits, 1, q)
+    assert shown[0] is hits[0] and shown[-1] is hits[scored[0].hit] and len(shown) == 2
+    assert renumbered[0].hit == 1 and all(s.hit < len(shown) for s in renumbered)
+    check = extractive_answer(q, renumbered, shown)
+    assert "Jamaica" in check.text and check.text.rstrip().endswith("[2]")
