@@ -341,7 +341,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                 style: str = LLM_STYLE, support_threshold: float | None = None) -> Answer:
     """Generate under the grammar, keep only the verified sentences; when none is left, answer
     extractively and say so. The model's unverified text is never returned as the answer."""
-    from .generation import citation_grammar, copy_grammar, copy_max_chars, grammar_max_chars
+    from .generation import citation_grammar, copy_grammar, copy_max_chars, grammar_max_chars, ran_to_cap
 
     if style not in STYLES:
         raise InputError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
@@ -379,6 +379,12 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                             threshold=SUPPORT_THRESHOLD if support_threshold is None else support_threshold)
     kept, repeats = _verified_sentences(check)
     left_out = check.left_out + repeats
+    if style == "free" and use_grammar:
+        # A sentence that ran to the grammar's length cap was closed mid-clause: unfinished, not a claim.
+        cut = [(claim, ns) for claim, ns in kept if ran_to_cap(claim)]
+        left_out += tuple(LeftOut(sentence=claim, cited=ns, support=_support(check, claim),
+                                  reason="cut off at the sentence length limit") for claim, ns in cut)
+        kept = [k for k in kept if k not in cut]
     asked = set(content_words(standalone))
     if kept and all(set(content_words(claim)) <= asked for claim, _ in kept):
         # "Putin visited [4]." is supported but only restates the question: not an answer.
@@ -407,11 +413,15 @@ def _verified_sentences(check: CitationCheck) -> tuple[list[tuple[str, tuple[int
         ns = tuple(dict.fromkeys(c.n for c in check.citations if c.sentence == claim and c.supported))
         words = set(content_words(claim))
         if any(len(words & set(content_words(k))) >= 0.8 * max(len(words), 1) for k, _ in kept):
-            support = max((c.support for c in check.citations if c.sentence == claim), default=0.0)
-            repeats.append(LeftOut(sentence=claim, cited=ns, support=support, reason="repeats an earlier sentence"))
+            repeats.append(LeftOut(sentence=claim, cited=ns, support=_support(check, claim),
+                                   reason="repeats an earlier sentence"))
             continue
         kept.append((claim, ns))
     return kept, tuple(repeats)
+
+
+def _support(check: CitationCheck, claim: str) -> float:
+    return max((c.support for c in check.citations if c.sentence == claim), default=0.0)
 
 
 def _unterminated(claim: str) -> str:
