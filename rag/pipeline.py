@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import prompts
-from .citations import SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, strip_markers
+from .citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
+                        strip_markers)
 from .config import Settings
 from .errors import InputError, ModelError
 from .extractive import (MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, extractive_answer,
@@ -379,12 +380,15 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                             threshold=SUPPORT_THRESHOLD if support_threshold is None else support_threshold)
     kept, repeats = _verified_sentences(check)
     left_out = check.left_out + repeats
-    if style == "free" and use_grammar:
-        # A sentence that ran to the grammar's length cap was closed mid-clause: unfinished, not a claim.
-        cut = [(claim, ns) for claim, ns in kept if ran_to_cap(claim)]
-        left_out += tuple(LeftOut(sentence=claim, cited=ns, support=_support(check, claim),
-                                  reason="cut off at the sentence length limit") for claim, ns in cut)
-        kept = [k for k in kept if k not in cut]
+    if style == "free":
+        # An unfinished sentence is not a claim: one the grammar closed at its length cap, or one
+        # that stops mid-clause ("… under circumstances,").
+        cut = [(claim, ns, "cut off at the sentence length limit" if use_grammar and ran_to_cap(claim)
+                else "unfinished: ends mid-clause") for claim, ns in kept
+               if (use_grammar and ran_to_cap(claim)) or ends_mid_clause(claim)]
+        left_out += tuple(LeftOut(sentence=claim, cited=ns, support=_support(check, claim), reason=why)
+                          for claim, ns, why in cut)
+        kept = [k for k in kept if k not in {(claim, ns) for claim, ns, _ in cut}]
     asked = set(content_words(standalone))
     if kept and all(set(content_words(claim)) <= asked for claim, _ in kept):
         # "Putin visited [4]." is supported but only restates the question: not an answer.

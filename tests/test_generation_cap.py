@@ -52,3 +52,21 @@ def test_a_sentence_cut_at_the_cap_is_left_out_even_when_supported(index) -> Non
     # With style "copy" the sentences are the passage's own: no cap applies.
     c = ask(Q, index=index, generator=ScriptedGenerator([whole]), mode="llm", style="copy")
     assert not any(lo.reason.startswith("cut off") for lo in c.left_out)
+
+
+def test_ends_mid_clause() -> None:
+    from rag.citations import ends_mid_clause
+
+    for unfinished in ("It is also noted that under circumstances,.", "The lawsuit is about a food recall, which.",
+                       "The crash occurred near the.", "He said:"):
+        assert ends_mid_clause(unfinished), unfinished
+    for finished in ("To Lam welcomed Putin in Hanoi.", "He turned it on.", "Prices rose 3.5%.", "The U.S."):
+        assert not ends_mid_clause(finished), finished
+
+
+def test_a_sentence_that_stops_mid_clause_is_left_out(index) -> None:
+    hits = index.search(Q, k=5)
+    n = next(i for i, h in enumerate(hits, 1) if "To Lam" in h.text)
+    a = ask(Q, index=index, generator=ScriptedGenerator([f"To Lam welcomed Putin in Hanoi on Thursday and [{n}]."]),
+            mode="llm")
+    assert a.fallback and [lo.reason for lo in a.left_out] == ["unfinished: ends mid-clause"]
