@@ -83,10 +83,12 @@ def _parts(claim: str, hits: list[Hit], embedder: Any) -> tuple[float, float]:
 
 
 def _cut(raw: str, claim: str) -> bool:
-    """Whether the model's sentence ran to the grammar's length cap (cut off, not finished)."""
+    """Whether the model's sentence is unfinished: it ran to the grammar's length cap, or it stops
+    mid-clause (the pipeline leaves both out, whatever their support)."""
+    from rag.citations import ends_mid_clause
     from rag.generation import ran_to_cap
 
-    return ran_to_cap(claim)
+    return ran_to_cap(claim) or ends_mid_clause(claim)
 
 
 def main() -> None:
@@ -115,8 +117,8 @@ def main() -> None:
     positives = sum(lab for _, lab in rows)
     print(f"{len(rows)} labelled sentences of {len(sents)}; {positives} supported by their cited passage")
     print(f"{sum(1 for s, _ in rows if s['facts_ok'])} pass the names/numbers check; "
-          f"{sum(1 for s, _ in rows if s['cut'])} ran to the length cap")
-    print("| threshold | kept | kept & supported | precision | recall | kept, cut ones left out | & supported |\n"
+          f"{sum(1 for s, _ in rows if s['cut'])} are unfinished (ran to the length cap or stop mid-clause)")
+    print("| threshold | kept | kept & supported | precision | recall | kept, unfinished ones left out | & supported |\n"
           "|---:|---:|---:|---:|---:|---:|---:|")
     for t in [round(0.30 + 0.05 * i, 2) for i in range(13)]:
         kept = [lab for s, lab in rows if s["facts_ok"] and s["support"] >= t]
