@@ -7,7 +7,8 @@ Reads RUN_FOLDER/questions.jsonl (written by `rag eval`) and prints: answer cont
 (answerable questions), citation precision, the share of the model's sentences that passed
 verification, answers that fell back to the extractive answer, answers without any citation,
 abstention on unanswerables, prompt tokens, time to first token, tokens/s and seconds per question
-(p50/p95). A fallback is recognised by the notice the pipeline attaches to it.
+(p50/p95), and how many final answers hold a sentence that is not verified. A fallback is
+recognised by the notice the pipeline attaches to it.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def figures(rows: list[dict]) -> list[tuple[str, str]]:
         ("model sentences verified (kept / all the model wrote)",
          f"{kept / (kept + left):.3f} ({kept} of {kept + left})" if kept + left else "n/a"),
         ("answers without any citation", f"{len(uncited)}"),
+        ("answers with a sentence not verified (uncited, or no citation of it supported)",
+         f"{sum(1 for r in answered if r['scores']['verified_sentences'] < r['scores']['answer_sentences'])}"),
+        ("answer sentences verified (all final answers)",
+         f"{sum(r['scores']['verified_sentences'] for r in answered)} of "
+         f"{sum(r['scores']['answer_sentences'] for r in answered)}"),
         ("abstained on unanswerables", f"{sum(r['abstained'] for r in unanswerable)} of {len(unanswerable)}"),
         ("false abstentions (answerable)", f"{sum(r['abstained'] for r in answerable)}"),
         ("prompt tokens p50 / max", f"{pct(t('prompt_tokens'), .5):.0f} / {max(t('prompt_tokens'), default=0):.0f}"),

