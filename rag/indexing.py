@@ -205,6 +205,14 @@ def compact_index(index_dir: str | Path) -> dict:
         return compact_generation(gen, int(read_manifest(gen)["embedder"]["dim"]))
 
 
+def indexed_sources(index_dir: str | Path) -> list[Path]:
+    """The folders and files the index at `index_dir` was last built from, as recorded in its
+    manifest (the newest readable one, so a damaged index still says); [] when none says."""
+    index_dir = Path(index_dir)
+    manifest = _readable_manifest(index_dir)
+    return [Path(p) for p in (manifest or {}).get("sources", [])]
+
+
 def _readable_manifest(index_dir: Path) -> dict | None:
     """The old index's manifest if any generation's can still be read (a rebuild keeps its
     embedder), else None."""
