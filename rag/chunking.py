@@ -42,7 +42,7 @@ _MAX_CHARS_PER_TOKEN = 16
 
 # Bump when the splitting rules change, so that existing indexes are re-chunked rather than kept
 # with chunks the current code would not make (the manifest records it with the parameters).
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 
 
 @dataclass(frozen=True)
