@@ -109,3 +109,18 @@ def test_no_folder_and_no_index_indexes_the_seeds_folder_here(tmp_path, monkeypa
 def test_help_says_what_no_folder_means():
     res = runner.invoke(app, ["index", "--help"], env={"COLUMNS": "200"})
     assert "the folders the index was built from" in " ".join(res.output.split())
+
+
+def test_rebuild_with_no_folder_repairs_from_the_recorded_sources(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "PROJECT_ROOT", tmp_path / "installed")
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "a.txt").write_text(ARTICLE, encoding="utf-8")
+    assert _index(str(articles), "--index-dir", "idx").exit_code == 0
+    (tmp_path / "idx" / "CURRENT").write_text("garbage\n", encoding="utf-8")
+    res = runner.invoke(app, ["index", "--rebuild", "--index-dir", "idx"])  # the embedder is recovered too
+    assert res.exit_code == 0, res.output
+    assert "1 documents" in res.stdout and "(rebuilt)" in res.stdout and "hashing-256" in res.stdout
+    res = runner.invoke(app, ["index", "--check", "--index-dir", "idx"])
+    assert res.exit_code == 0 and "is sound" in res.stdout
