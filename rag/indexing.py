@@ -6,21 +6,24 @@ content hash, so a renamed file and two identical files cost no embedding (ident
 indexed once; the second is recorded as a duplicate of the first).
 
 Streaming, in two passes, so memory stays bounded on a folder of any size: the first reads and
-cleans every file to learn each document's id and content hash (keeping no text, beyond a bounded
-share of the documents it will need again); after the diff, the second reads again only the files
-whose documents are added or changed, and chunks, embeds and writes them in bounded batches. All
-of it happens inside one write (`GenerationWriter`), so a run stopped at any point leaves the
-previous index as it was.
+cleans every file once to learn each document's id and content hash, and sets aside the
+documents whose hash is new (in memory up to KEEP_CHARS of text, past that in an unlinked
+temporary file beside the index); after the diff, the second takes those that are added or
+changed and chunks, embeds and writes them in bounded batches. All of it happens inside one
+write (`GenerationWriter`), so a run stopped at any point leaves the previous index as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import IO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -37,7 +40,7 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 EMBED_BATCH = 2048  # chunks embedded and written per step
 SEEN_TEXTS = 20_000  # passage vectors kept for reuse within one run (about 30 MB at 384 dims)
-KEEP_CHARS = 16_000_000  # cleaned text the first pass keeps for the second (about 16-64 MB)
+KEEP_CHARS = 16_000_000  # cleaned text the first pass keeps in memory for the second (16-64 MB)
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,14 @@ def build_index(
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     roots = [Path(p) for p in paths]
-    scan = _scan(roots, {} if rebuild else _stored_hashes(index_dir), progress)
+    scan = _scan(roots, {} if rebuild else _stored_hashes(index_dir), progress, _existing_folder(index_dir))
     if not scan.entries:
+        scan.close()
         detail = "; ".join(p.message for p in scan.problems) or "no articles found"
         raise InputError(f"nothing could be indexed ({detail})")
     t_load = time.perf_counter()
 
-    with IndexLock(index_dir):
+    with scan, IndexLock(index_dir):
         # A rebuild reads nothing of the old index, so it works from any damaged state.
         base = current_generation(index_dir) if index_dir.exists() and not rebuild else None
         manifest = read_manifest(base) if base is not None else None
@@ -329,45 +333,86 @@ def _embed_into(writer: GenerationWriter, docs: Iterable[Document], total_docs: 
     return embedded, ran
 
 
-@dataclass
 class _Scan:
-    """What the first pass learned: each document's content hash and file, but not its text
-    (except the documents kept in `kept`, up to KEEP_CHARS of text, so that a small corpus is
-    read once), and the problems and notes met on the way."""
+    """What the first pass learned: each document's content hash and file, the problems and notes
+    met on the way, and the documents the second pass will probably need: in memory while their
+    text stays under KEEP_CHARS, past that in an unlinked temporary file beside the index (so
+    that memory stays bounded and no file is read and cleaned twice). A context manager: leaving
+    it closes (and so frees) that file."""
 
-    entries: dict[str, tuple[str, str]] = field(default_factory=dict)  # doc id -> (sha256, file)
-    kept: dict[str, Document] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[Problem] = field(default_factory=list)
+    def __init__(self, spill_dir: Path) -> None:
+        self.entries: dict[str, tuple[str, str]] = {}  # doc id -> (sha256, file)
+        self.problems: list[Problem] = []
+        self.notes: list[Problem] = []
+        self.kept: dict[str, Document] = {}
+        self._budget = KEEP_CHARS
+        self._spill_dir = spill_dir
+        self._spill: IO[bytes] | None = None
+        self._spilled: dict[str, tuple[int, int]] = {}  # doc id -> (offset, length)
+
+    def keep(self, doc: Document) -> None:
+        size = len(doc.text) + len(doc.title)
+        if size <= self._budget:
+            self.kept[doc.id] = doc
+            self._budget -= size
+            return
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile(prefix=".rag-spill-", dir=self._spill_dir)
+        data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+        self._spilled[doc.id] = (self._spill.tell(), len(data))
+        self._spill.write(data)
+
+    def spilled(self, ids: set[str]) -> Iterator[Document]:
+        """The set-aside documents among `ids`, in the order they were written."""
+        assert self._spill is not None or not self._spilled
+        for doc_id, (offset, length) in sorted(self._spilled.items(), key=lambda kv: kv[1][0]):
+            if doc_id in ids:
+                self._spill.seek(offset)  # type: ignore[union-attr]
+                yield pickle.loads(self._spill.read(length))  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+        self._spilled.clear()
+        self.kept.clear()
+
+    def __enter__(self) -> "_Scan":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _scan(roots: list[Path], stored: dict[str, str], progress: ProgressFn | None) -> _Scan:
+def _scan(roots: list[Path], stored: dict[str, str], progress: ProgressFn | None, spill_dir: Path) -> _Scan:
     """The first pass: read and clean every file once to learn its documents' ids and hashes.
 
-    A document whose hash differs from `stored` (so it will probably be embedded) is kept for the
-    second pass while the kept text stays under KEEP_CHARS; the others are dropped at once."""
-    scan = _Scan()
-    budget = KEEP_CHARS
+    A document whose hash differs from `stored` (so it will probably be embedded) is set aside
+    for the second pass (`_Scan.keep`); the others are dropped at once."""
+    scan = _Scan(spill_dir)
     files = 0
-    for result in iter_documents(roots):
-        scan.problems.extend(result.problems)
-        scan.notes.extend(result.notes)
-        for d in result.documents:
-            scan.entries[d.id] = (d.sha256, result.path)
-            size = len(d.text) + len(d.title)
-            if stored.get(d.id) != d.sha256 and size <= budget:
-                scan.kept[d.id] = d
-                budget -= size
-        if result.counted:
-            files += 1
-            if progress:
-                progress("reading", files, files)
+    try:
+        for result in iter_documents(roots):
+            scan.problems.extend(result.problems)
+            scan.notes.extend(result.notes)
+            for d in result.documents:
+                scan.entries[d.id] = (d.sha256, result.path)
+                if stored.get(d.id) != d.sha256:
+                    scan.keep(d)
+            if result.counted:
+                files += 1
+                if progress:
+                    progress("reading", files, files)
+    except BaseException:
+        scan.close()
+        raise
     return scan
 
 
 def _documents(roots: list[Path], ids: Sequence[str], scan: _Scan) -> Iterator[Document]:
-    """The second pass: the documents `ids`, each once, those kept by the first pass first, then
-    the others read again from their files (only those files are read).
+    """The second pass: the documents `ids`, each once: those the first pass set aside, then any
+    other (a document unchanged but now a duplicate of another, or no longer one) read again
+    from its file (only those files are read).
 
     A document whose file changed or went between the two passes is an InputError (the caller
     aborts its write, so nothing of this run is kept and the previous index stays as it was)."""
@@ -375,6 +420,9 @@ def _documents(roots: list[Path], ids: Sequence[str], scan: _Scan) -> Iterator[D
     for doc_id in sorted(left & scan.kept.keys()):
         left.discard(doc_id)
         yield scan.kept.pop(doc_id)
+    for d in scan.spilled(left):
+        left.discard(d.id)
+        yield d
     files = {scan.entries[i][1] for i in left}
     if files:
         for result in iter_documents(roots, only=files):
@@ -390,6 +438,15 @@ def _documents(roots: list[Path], ids: Sequence[str], scan: _Scan) -> Iterator[D
         first = min(left)
         raise InputError(f"{scan.entries[first][1]} ({first}) could not be read again while it was being "
                          f"indexed (moved, deleted or changed); nothing was written: run `rag index` again")
+
+
+def _existing_folder(path: Path) -> Path:
+    """`path` if it is a folder, else its nearest existing parent (where a temporary file can go
+    without creating anything)."""
+    path = Path(os.path.abspath(path))
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _stored_hashes(index_dir: Path) -> dict[str, str]:

@@ -1,7 +1,9 @@
-"""Streaming indexing: two passes over the files, bounded memory, the same index as before.
+"""Streaming indexing: two passes, bounded memory, the same index as before.
 
-The first pass learns each document's id and content hash; the second reads again only the
-files whose documents need work. Uses the fast hashing embedder."""
+The first pass reads each file once, learns each document's id and content hash and sets aside
+the documents with a new hash (in memory up to KEEP_CHARS, then in a temporary file); the second
+chunks and embeds them a batch at a time, reading again only a file whose document needs work
+without having been set aside. Uses the fast hashing embedder."""
 
 from __future__ import annotations
 
@@ -55,10 +57,10 @@ def _count_reads(monkeypatch) -> list[str]:
     return reads
 
 
-@pytest.mark.parametrize("keep", [0, 10**9])
-def test_the_index_is_the_same_whether_documents_are_kept_or_read_again(corpus, tmp_path, hashing,
-                                                                        monkeypatch, keep):
-    """Reading every file twice (nothing kept) gives exactly the index of reading each once."""
+@pytest.mark.parametrize("keep", [0, 2_000, 10**9])
+def test_the_index_is_the_same_whether_documents_are_kept_or_spilled(corpus, tmp_path, hashing,
+                                                                     monkeypatch, keep):
+    """All in memory, some, or all in the temporary file: exactly the index of the same files."""
     (corpus / "copy.txt").write_bytes((corpus / "000_bddbedb021a4fb1e.txt").read_bytes())
     reference = tmp_path / "reference"
     build_index([corpus], reference, embedder=hashing)
@@ -69,31 +71,44 @@ def test_the_index_is_the_same_whether_documents_are_kept_or_read_again(corpus, 
     assert rep.documents == 6 and rep.duplicates == (("copy.txt", "000_bddbedb021a4fb1e.txt"),)
     assert _contents(idx) == _contents(reference)
     assert _search(idx) == _search(reference)
+    assert [p.name for p in idx.iterdir() if "spill" in p.name] == [], "the temporary file is gone"
 
 
-def test_the_second_pass_reads_only_the_files_that_need_work(corpus, tmp_path, hashing, monkeypatch):
+def _now_a_duplicate(corpus: Path) -> Path:
+    """A new file, sorted first, with the text of an indexed one: that one becomes its duplicate,
+    so it must be written again although its own text did not change."""
+    copy = corpus / "0000_first.txt"
+    copy.write_bytes((corpus / "002_7bf4c8803009745d.txt").read_bytes())
+    return corpus / "002_7bf4c8803009745d.txt"
+
+
+@pytest.mark.parametrize("keep", [0, 10**9])
+def test_every_file_is_read_once_unless_an_unchanged_one_needs_writing_again(corpus, tmp_path, hashing,
+                                                                             monkeypatch, keep):
     idx = tmp_path / "index"
     build_index([corpus], idx, embedder=hashing)
     changed = corpus / "004_3dab9c31b746d35e.txt"
     changed.write_text(changed.read_text(encoding="utf-8") + "\n\nOne more paragraph for the update.\n",
                        encoding="utf-8")
     (corpus / "new.txt").write_text("A new story\n\nFerries ran late in the harbour today.\n", encoding="utf-8")
-    monkeypatch.setattr(indexing, "KEEP_CHARS", 0)
+    monkeypatch.setattr(indexing, "KEEP_CHARS", keep)
     reads = _count_reads(monkeypatch)
     rep = build_index([corpus], idx, embedder=hashing)
     assert rep.changed == ("004_3dab9c31b746d35e.txt",) and rep.added == ("new.txt",)
-    assert sorted(reads) == sorted([p.name for p in corpus.iterdir()] + [changed.name, "new.txt"])
+    assert sorted(reads) == sorted(p.name for p in corpus.iterdir())
 
     reads.clear()
-    monkeypatch.setattr(indexing, "KEEP_CHARS", 10**9)
-    changed.write_text(changed.read_text(encoding="utf-8") + "\n\nAnd another.\n", encoding="utf-8")
-    build_index([corpus], idx, embedder=hashing)
-    assert sorted(reads) == sorted(p.name for p in corpus.iterdir()), "kept documents are not read again"
+    now_duplicate = _now_a_duplicate(corpus)
+    rep = build_index([corpus], idx, embedder=hashing)
+    assert rep.changed == (now_duplicate.name,) and rep.added == ("0000_first.txt",)
+    assert sorted(reads) == sorted([p.name for p in corpus.iterdir()] + [now_duplicate.name])
+    with open_index(idx, embedder=hashing) as index:
+        assert index.reader.chunks_of(now_duplicate.name) == [] and index.reader.chunks_of("0000_first.txt")
 
 
 def test_documents_are_held_a_batch_at_a_time(tmp_path, hashing, monkeypatch):
-    """With nothing kept from the first pass, the documents alive while chunking stay a handful,
-    not the folder (the former loader held all 40)."""
+    """With nothing kept in memory by the first pass, the documents alive while chunking stay a
+    handful, not the folder (the former loader held all 40)."""
     folder = _many(tmp_path / "many", 40)
     monkeypatch.setattr(indexing, "KEEP_CHARS", 0)
     monkeypatch.setattr(indexing, "EMBED_BATCH", 2)  # about one document per batch
@@ -112,23 +127,24 @@ def test_documents_are_held_a_batch_at_a_time(tmp_path, hashing, monkeypatch):
 
 
 def test_a_file_changed_between_the_passes_writes_nothing(corpus, tmp_path, hashing, monkeypatch):
+    """Only a file read again can be caught changing: set-aside documents are what was read."""
     idx = tmp_path / "index"
     build_index([corpus], idx, embedder=hashing)
     before = _search(idx)
-    target = corpus / "003_e411960df6774cf9.txt"
-    target.write_text(target.read_text(encoding="utf-8") + "\n\nEdited once.\n", encoding="utf-8")
-    monkeypatch.setattr(indexing, "KEEP_CHARS", 0)
+    target = _now_a_duplicate(corpus)
     first_pass = indexing._scan
 
     def scan_then_edit(*args, **kwargs):
         scan = first_pass(*args, **kwargs)
-        target.write_text(target.read_text(encoding="utf-8") + "\n\nEdited twice.\n", encoding="utf-8")
+        target.write_text(target.read_text(encoding="utf-8") + "\n\nEdited meanwhile.\n", encoding="utf-8")
         return scan
 
     monkeypatch.setattr(indexing, "_scan", scan_then_edit)
     with pytest.raises(InputError, match="changed while it was being indexed"):
         build_index([corpus], idx, embedder=hashing)
     assert _search(idx) == before and not list(idx.glob(".tmp-*"))
+
+    target.write_bytes((corpus / "0000_first.txt").read_bytes())
 
     def scan_then_delete(*args, **kwargs):
         scan = first_pass(*args, **kwargs)
@@ -137,11 +153,11 @@ def test_a_file_changed_between_the_passes_writes_nothing(corpus, tmp_path, hash
 
     monkeypatch.setattr(indexing, "_scan", scan_then_delete)
     with pytest.raises(InputError, match="could not be read again"):
-        build_index([corpus], idx, embedder=hashing, rebuild=True)
+        build_index([corpus], idx, embedder=hashing)
     assert _search(idx) == before and not list(idx.glob(".tmp-*"))
     monkeypatch.setattr(indexing, "_scan", first_pass)
     rep = build_index([corpus], idx, embedder=hashing)
-    assert rep.removed == (target.name,)
+    assert rep.removed == (target.name,) and rep.added == ("0000_first.txt",)
 
 
 def test_iter_documents_only_reads_the_files_named_with_the_same_ids(tmp_path):
