@@ -143,7 +143,8 @@ def index(
     """Build or update the index so it holds exactly the articles under PATHS.
 
     Unchanged files are not embedded again; changed files are re-embedded; deleted files leave
-    the index. A run that is stopped part-way leaves the previous index working.
+    the index. A run that is stopped part-way leaves the previous index working. With no PATHS,
+    the index is updated from the folders it was built from.
 
     Example: rag index seeds/ --index-dir index/
     """
