@@ -88,7 +88,7 @@ def build_index(
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     roots = [Path(p) for p in paths]
-    scan = _scan(roots, {} if rebuild else _stored_hashes(index_dir), progress, _existing_folder(index_dir))
+    scan = _scan(roots, {} if rebuild else _stored_hashes(index_dir, params), progress, _existing_folder(index_dir))
     if not scan.entries:
         scan.close()
         detail = "; ".join(p.message for p in scan.problems) or "no articles found"
@@ -449,10 +449,10 @@ def _existing_folder(path: Path) -> Path:
     return path
 
 
-def _stored_hashes(index_dir: Path) -> dict[str, str]:
-    """Document id -> content hash in the live index (empty when there is none or it cannot be
-    read): only a hint for what the first pass keeps; the update itself reads the index again
-    under the writer's lock."""
+def _stored_hashes(index_dir: Path, params: ChunkingParams) -> dict[str, str]:
+    """Document id -> content hash in the live index (empty when there is none, it cannot be read,
+    or it was chunked otherwise, so everything will be written again): only a hint for what the
+    first pass sets aside; the update itself reads the index again under the writer's lock."""
     if not (index_dir / CURRENT).exists():
         return {}
     try:
@@ -460,6 +460,8 @@ def _stored_hashes(index_dir: Path) -> dict[str, str]:
     except RagError:
         return {}
     try:
+        if reader.manifest.get("chunking") != params.as_dict():
+            return {}
         return {d: sha for d, _, sha, _ in reader.documents()}
     except RagError:
         return {}

@@ -26,3 +26,17 @@ def test_an_index_chunked_by_another_version_is_rebuilt(corpus, tmp_path, hashin
     assert rep.written and rep.rebuilt and rep.embedded_chunks == rep.chunks == old.chunks
     again = build_index([corpus], idx, embedder=hashing)
     assert not again.written and again.unchanged == 5
+
+
+def test_a_rebuild_for_another_chunking_reads_each_file_once(corpus, tmp_path, hashing, monkeypatch):
+    import rag.ingest.load as load
+
+    idx = tmp_path / "index"
+    monkeypatch.setattr(chunking, "CHUNKER_VERSION", 2)
+    build_index([corpus], idx, embedder=hashing)
+    monkeypatch.undo()
+    reads: list[str] = []
+    original = load._load_file
+    monkeypatch.setattr(load, "_load_file", lambda path, *a: reads.append(path.name) or original(path, *a))
+    assert build_index([corpus], idx, embedder=hashing).rebuilt
+    assert sorted(reads) == sorted(p.name for p in corpus.iterdir())
