@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
@@ -127,7 +128,7 @@ class _Progress:
 # -- index ------------------------------------------------------------------------------------
 @app.command()
 def index(
-    paths: Optional[List[Path]] = typer.Argument(None, help="Folders or files of articles (.txt .md .html .jsonl) [default: seeds/]."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Folders or files of articles (.txt .md .html .jsonl). Without any: the folders the index was built from (its manifest records them), else seeds/ (the demo); else an error."),
     index_dir: Optional[Path] = IndexDirOpt,
     embedder: Optional[str] = typer.Option(None, "--embedder", help="sentence-transformers model name or path [default: all-MiniLM-L6-v2, bundled]."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything (needed to change embedder; repairs any damage)."),
@@ -142,7 +143,8 @@ def index(
     """Build or update the index so it holds exactly the articles under PATHS.
 
     Unchanged files are not embedded again; changed files are re-embedded; deleted files leave
-    the index. A run that is stopped part-way leaves the previous index working.
+    the index. A run that is stopped part-way leaves the previous index working. With no PATHS,
+    the index is updated from the folders it was built from.
 
     Example: rag index seeds/ --index-dir index/
     """
@@ -161,7 +163,7 @@ def index(
             print(_to_json(info) if as_json else
                   f"compacted {s.index_dir}/: {info['count']} vectors in {info['name']} ({info['kind']})")
             return
-        sources = paths or [default_corpus()]
+        sources = paths or _default_sources(s.index_dir)
         with _Progress("indexing") as bar:
             if ray:  # optional: rag/distributed.py
                 from .config import DEFAULT_EMBEDDER
@@ -172,14 +174,58 @@ def index(
                     report = build_index(sources, s.index_dir, embedder=remote, rebuild=rebuild, progress=bar)
             else:
                 report = build_index(sources, s.index_dir, embedder=embedder or None, rebuild=rebuild, progress=bar)
-        for p in report.problems:
-            _stderr(f"skipped {p.path}: {p.message}")
+        for line in _file_messages(report.problems, report.notes):
+            _stderr(line)
         if as_json:
             print(_to_json(report))
             return
         print(_index_summary(report))
 
     _run(debug, body)
+
+
+def _default_sources(index_dir: Path) -> list[Path]:
+    """What `rag index` with no PATHS indexes: the sources the index was built from, else the
+    demo's seeds/; else an InputError that says what to type."""
+    from .errors import InputError
+    from .indexing import indexed_sources
+
+    if not str(index_dir).lower().startswith("milvus:"):
+        recorded = indexed_sources(index_dir)
+        if recorded:
+            gone = [p for p in recorded if not p.exists()]
+            if gone:  # an unmounted drive must not empty the index
+                raise InputError(f"{index_dir}/ was built from {', '.join(map(str, recorded))}, but {gone[0]} "
+                                 f"is gone; name the folders to index: `rag index FOLDER ...`")
+            _stderr(f"updating {index_dir}/ from {', '.join(map(str, recorded))}")
+            return recorded
+    corpus = default_corpus()
+    if corpus.is_dir():
+        return [corpus]
+    raise InputError(f"no folder given, no index at {index_dir}/ to update and no seeds/ folder here: "
+                     f"name the folders (or files) of articles to index, e.g. `rag index ~/news/`")
+
+
+def _file_messages(problems: Any, notes: Any, listed: int = 3) -> list[str]:
+    """Problems one line each, as they are (a message already names its file). Notes one line
+    per file when they are few; else one line per decision (the same decoding, NUL bytes dropped),
+    naming `listed` of its files (`--json` has them all)."""
+    lines = [f"problem: {p.message}" for p in problems]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for n in notes:
+        prefix = f"{n.path}: "
+        what = n.message[len(prefix):] if n.message.startswith(prefix) else n.message
+        decision = re.sub(r"\b\d+ stray NUL bytes? dropped", "stray NUL bytes dropped",
+                          re.sub(r" \(byte 0x[0-9a-f]+ at offset \d+\)", "", what))
+        groups.setdefault(decision, []).append((n.path, what))
+    for decision, files in groups.items():
+        if len(notes) <= listed or len(files) == 1:
+            lines += [f"note: {path}: {what}" for path, what in files]
+        else:
+            more = f" and {len(files) - listed} more" if len(files) > listed else ""
+            lines.append(f"note: {len(files)} files {decision}: "
+                         f"{', '.join(path for path, _ in files[:listed])}{more}")
+    return lines
 
 
 def _built_embedder(index_dir: Path) -> Optional[str]:
@@ -225,8 +271,10 @@ def _index_summary(report: Any) -> str:
             lines.append(f"  {label}: {len(ids)}" + (f" ({', '.join(ids[:5])}{' …' if len(ids) > 5 else ''})"))
     if report.unchanged:
         lines.append(f"  unchanged: {report.unchanged}")
-    for dup, canon in report.duplicates:
+    for dup, canon in report.duplicates[:5]:
         lines.append(f"  {dup} has the same text as {canon}: indexed once")
+    if len(report.duplicates) > 5:
+        lines.append(f"  … and {len(report.duplicates) - 5} more documents repeat another's text (`--json` lists them)")
     return "\n".join(lines)
 
 

@@ -3,27 +3,36 @@
 Incremental by content: a document whose cleaned text is unchanged keeps its chunks and vectors;
 a changed one is re-chunked and re-embedded; a deleted one loses its chunks. Work is keyed by the
 content hash, so a renamed file and two identical files cost no embedding (identical files are
-indexed once; the second is recorded as a duplicate of the first). New chunks are embedded in
-bounded batches so memory stays flat on large corpora.
+indexed once; the second is recorded as a duplicate of the first).
+
+Streaming, in two passes, so memory stays bounded on a folder of any size: the first reads and
+cleans every file once to learn each document's id and content hash, and sets aside the
+documents whose hash is new (in memory up to KEEP_CHARS of text, past that in an unlinked
+temporary file beside the index); after the diff, the second takes those that are added or
+changed and chunks, embeds and writes them in bounded batches. All of it happens inside one
+write (`GenerationWriter`), so a run stopped at any point leaves the previous index as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import IO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .chunking import ChunkingParams, chunk_document, passage_text
 from .config import DEFAULT_EMBEDDER
 from .embedding import Embedder, backend_of, default_backend, load_embedder, manifest_backend
-from .errors import IndexCorruptError, IndexMismatchError, InputError, NoIndexError
-from .ingest import Problem, load_documents
-from .store import (FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
+from .errors import IndexCorruptError, IndexMismatchError, InputError, NoIndexError, RagError
+from .ingest import Problem, iter_documents
+from .store import (CURRENT, FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
                     newest_readable_manifest, read_manifest)
 from .types import Chunk, Document
 
@@ -31,6 +40,7 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 EMBED_BATCH = 2048  # chunks embedded and written per step
 SEEN_TEXTS = 20_000  # passage vectors kept for reuse within one run (about 30 MB at 384 dims)
+KEEP_CHARS = 16_000_000  # cleaned text the first pass keeps in memory for the second (16-64 MB)
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class IndexReport:
     embedded_texts: int = 0  # distinct passage texts actually run through the embedder for them
     reused_chunks: int = 0
     problems: tuple[Problem, ...] = ()
+    notes: tuple[Problem, ...] = ()  # decisions taken reading files (an encoding detected, NULs dropped)
     seconds: float = 0.0
     written: bool = False
     rebuilt: bool = False
@@ -76,13 +87,15 @@ def build_index(
                                   progress=progress)
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
-    loaded = load_documents([Path(p) for p in paths])
-    if not loaded.documents:
-        detail = "; ".join(f"{p.path}: {p.message}" for p in loaded.problems) or "no articles found"
+    roots = [Path(p) for p in paths]
+    scan = _scan(roots, {} if rebuild else _stored_hashes(index_dir, params), progress, _existing_folder(index_dir))
+    if not scan.entries:
+        scan.close()
+        detail = "; ".join(p.message for p in scan.problems) or "no articles found"
         raise InputError(f"nothing could be indexed ({detail})")
     t_load = time.perf_counter()
 
-    with IndexLock(index_dir):
+    with scan, IndexLock(index_dir):
         # A rebuild reads nothing of the old index, so it works from any damaged state.
         base = current_generation(index_dir) if index_dir.exists() and not rebuild else None
         manifest = read_manifest(base) if base is not None else None
@@ -100,14 +113,15 @@ def build_index(
             old = {d: (sha, canon) for d, _, sha, canon in reader.documents()}
             reader.close()
 
-        docs = sorted(loaded.documents, key=lambda d: d.id)
         canonical_of_sha: dict[str, str] = {}
-        wanted: dict[str, tuple[Document, str | None]] = {}
-        for d in docs:
-            canon = canonical_of_sha.setdefault(d.sha256, d.id)
-            wanted[d.id] = (d, None if canon == d.id else canon)
+        wanted: dict[str, tuple[str, str | None]] = {}  # doc id -> (sha256, id of the document it repeats)
+        for doc_id in sorted(scan.entries):
+            sha = scan.entries[doc_id][0]
+            canon = canonical_of_sha.setdefault(sha, doc_id)
+            wanted[doc_id] = (sha, None if canon == doc_id else canon)
+        del canonical_of_sha
 
-        unchanged = {i for i, (d, c) in wanted.items() if old.get(i) == (d.sha256, c)}
+        unchanged = {i for i, w in wanted.items() if old.get(i) == w}
         removed = sorted(set(old) - set(wanted))
         changed = sorted(i for i in wanted if i in old and i not in unchanged)
         added = sorted(i for i in wanted if i not in old)
@@ -115,7 +129,8 @@ def build_index(
 
         report = dict(index_dir=str(index_dir), added=tuple(added), changed=tuple(changed),
                       removed=tuple(removed), unchanged=len(unchanged), duplicates=duplicates,
-                      problems=tuple(loaded.problems), embedder=emb.name, rebuilt=rebuild)
+                      problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,
+                      rebuilt=rebuild)
         if base is not None and not removed and not changed and not added:
             counts = manifest["counts"] if manifest else {"documents": 0, "chunks": 0}
             return IndexReport(documents=counts["documents"], chunks=counts["chunks"],
@@ -125,7 +140,7 @@ def build_index(
         try:
             # Chunks and vectors of documents about to be dropped can serve a new id with the same text.
             reusable: dict[str, tuple[list, np.ndarray]] = {}
-            need_shas = {wanted[i][0].sha256 for i in (*added, *changed) if wanted[i][1] is None}
+            need_shas = {wanted[i][0] for i in (*added, *changed) if wanted[i][1] is None}
             outgoing = [i for i in (*removed, *changed) if old[i][1] is None and old[i][0] in need_shas]
             for doc_id in outgoing:
                 rows = writer.conn.execute(
@@ -137,24 +152,29 @@ def build_index(
             seen = _old_passages(writer, [i for i in changed if old[i][1] is None])
             writer.remove_documents([*removed, *changed])
 
-            to_embed: list[tuple[Document, list[Chunk]]] = []
+            todo = [*added, *changed]
+            to_embed = sum(1 for i in todo if wanted[i][1] is None and wanted[i][0] not in reusable)
             reused = 0
-            todo = [wanted[i] for i in (*added, *changed)]
-            # Canonical documents first so duplicates can point at rows that exist.
-            for d, canon in sorted(todo, key=lambda dc: dc[1] is not None):
-                writer.add_document(d, canon)
-                if canon is not None:
-                    continue
-                if d.sha256 in reusable:
-                    rows, vecs = reusable[d.sha256]
-                    chunks = [Chunk(id=f"{d.id}#{n}", doc_id=d.id, n=n, text=text, start=s, end=e,
-                                    heading=h) for _, n, s, e, h, text in rows]
-                    writer.add_chunks(d.title, chunks, vecs)
-                    reused += len(chunks)
-                else:
-                    to_embed.append((d, []))
 
-            embedded, ran = _embed_into(writer, to_embed, emb, params, progress, seen)
+            def fresh_documents() -> Iterator[Document]:
+                """The second pass: every document to add is written; those that need vectors
+                are handed on, one at a time, to be chunked and embedded."""
+                nonlocal reused
+                for d in _documents(roots, todo, scan):
+                    canon = wanted[d.id][1]
+                    writer.add_document(d, canon)
+                    if canon is not None:
+                        continue
+                    if d.sha256 in reusable:
+                        rows, vecs = reusable.pop(d.sha256)
+                        chunks = [Chunk(id=f"{d.id}#{n}", doc_id=d.id, n=n, text=text, start=s, end=e,
+                                        heading=h) for _, n, s, e, h, text in rows]
+                        writer.add_chunks(d.title, chunks, vecs)
+                        reused += len(chunks)
+                    else:
+                        yield d
+
+            embedded, ran = _embed_into(writer, fresh_documents(), to_embed, emb, params, progress, seen)
             t_embed = time.perf_counter()
             final = writer.commit({
                 "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens,
@@ -187,6 +207,14 @@ def compact_index(index_dir: str | Path) -> dict:
         if gen is None:
             raise NoIndexError(f"no index at {index_dir}/ — build one with `rag index seeds/`")
         return compact_generation(gen, int(read_manifest(gen)["embedder"]["dim"]))
+
+
+def indexed_sources(index_dir: str | Path) -> list[Path]:
+    """The folders and files the index at `index_dir` was last built from, as recorded in its
+    manifest (the newest readable one, so a damaged index still says); [] when none says."""
+    index_dir = Path(index_dir)
+    manifest = _readable_manifest(index_dir)
+    return [Path(p) for p in (manifest or {}).get("sources", [])]
 
 
 def _readable_manifest(index_dir: Path) -> dict | None:
@@ -242,55 +270,200 @@ def _old_passages(writer: GenerationWriter, doc_ids: list[str]) -> dict[bytes, n
     return seen
 
 
-def _embed_into(writer: GenerationWriter, docs: list[tuple[Document, list[Chunk]]], emb: Embedder,
+def _embed_into(writer: GenerationWriter, docs: Iterable[Document], total_docs: int, emb: Embedder,
                 params: ChunkingParams, progress: ProgressFn | None,
                 seen: dict[bytes, np.ndarray] | None = None) -> tuple[int, int]:
-    """Chunk and embed `docs` in bounded batches, adding each batch to the writer.
+    """Chunk and embed `docs` (`total_docs` of them) in bounded batches, adding each batch to
+    the writer; only one batch of documents is held at a time.
 
     Returns (chunks given vectors, texts run through the embedder): a passage text seen before in
     this run (a repeated paragraph, a file of one repeated sentence, an unchanged passage of an
     edited document: `seen`) reuses its vector. The memory
     for that is bounded by SEEN_TEXTS vectors; past it, only repeats within a batch are caught.
     """
-    total_docs = len(docs)
     pending: list[tuple[Document, list[Chunk]]] = []
     pending_n = 0
-    embedded = ran = 0
+    embedded = ran = done_docs = 0
     seen = {} if seen is None else seen
-    for i, (d, _) in enumerate(docs):
+
+    def flush() -> None:
+        nonlocal embedded, ran, done_docs
+        texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
+        keys = [_text_key(t) for t in texts]
+        fresh: dict[bytes, int] = {}  # key -> row in `new_texts`
+        new_texts = []
+        for k, t in zip(keys, texts):
+            if k not in seen and k not in fresh:
+                fresh[k] = len(new_texts)
+                new_texts.append(t)
+        base, scale = embedded, len(texts) / max(len(new_texts), 1)
+
+        def report(done: int, total: int, base: int = base, scale: float = scale) -> None:
+            if progress:  # in chunks, so the bar ends at the chunk count
+                progress("embedding", base + round(done * scale), base + len(texts))
+
+        new_vecs = emb.embed(new_texts, progress=report) if new_texts else np.zeros((0, emb.dim), np.float32)
+        vecs = np.stack([new_vecs[fresh[k]] if k in fresh else seen[k] for k in keys]) if keys \
+            else np.zeros((0, emb.dim), np.float32)
+        for k, row in fresh.items():
+            if len(seen) >= SEEN_TEXTS:
+                break
+            seen[k] = new_vecs[row]
+        at = 0
+        for doc, cs in pending:
+            writer.add_chunks(doc.title, cs, vecs[at:at + len(cs)])
+            at += len(cs)
+        embedded += len(texts)
+        ran += len(new_texts)
+        done_docs += len(pending)
+        if progress:
+            progress("embedding", embedded, embedded)
+            progress("documents", done_docs, total_docs)
+        pending.clear()
+
+    for d in docs:
         chunks = chunk_document(d, emb.count_tokens, params)
         pending.append((d, chunks))
         pending_n += len(chunks)
-        if pending_n >= EMBED_BATCH or i == total_docs - 1:
-            texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
-            keys = [_text_key(t) for t in texts]
-            fresh: dict[bytes, int] = {}  # key -> row in `new_texts`
-            new_texts = []
-            for k, t in zip(keys, texts):
-                if k not in seen and k not in fresh:
-                    fresh[k] = len(new_texts)
-                    new_texts.append(t)
-            base, scale = embedded, len(texts) / max(len(new_texts), 1)
-
-            def report(done: int, total: int, base: int = base, scale: float = scale) -> None:
-                if progress:  # in chunks, so the bar ends at the chunk count
-                    progress("embedding", base + round(done * scale), base + len(texts))
-
-            new_vecs = emb.embed(new_texts, progress=report) if new_texts else np.zeros((0, emb.dim), np.float32)
-            vecs = np.stack([new_vecs[fresh[k]] if k in fresh else seen[k] for k in keys]) if keys \
-                else np.zeros((0, emb.dim), np.float32)
-            for k, row in fresh.items():
-                if len(seen) >= SEEN_TEXTS:
-                    break
-                seen[k] = new_vecs[row]
-            at = 0
-            for doc, cs in pending:
-                writer.add_chunks(doc.title, cs, vecs[at:at + len(cs)])
-                at += len(cs)
-            embedded += len(texts)
-            ran += len(new_texts)
-            if progress:
-                progress("embedding", embedded, embedded)
-                progress("documents", i + 1, total_docs)
-            pending, pending_n = [], 0
+        if pending_n >= EMBED_BATCH:
+            flush()
+            pending_n = 0
+    if pending:
+        flush()
     return embedded, ran
+
+
+class _Scan:
+    """What the first pass learned: each document's content hash and file, the problems and notes
+    met on the way, and the documents the second pass will probably need: in memory while their
+    text stays under KEEP_CHARS, past that in an unlinked temporary file beside the index (so
+    that memory stays bounded and no file is read and cleaned twice). A context manager: leaving
+    it closes (and so frees) that file."""
+
+    def __init__(self, spill_dir: Path) -> None:
+        self.entries: dict[str, tuple[str, str]] = {}  # doc id -> (sha256, file)
+        self.problems: list[Problem] = []
+        self.notes: list[Problem] = []
+        self.kept: dict[str, Document] = {}
+        self._budget = KEEP_CHARS
+        self._spill_dir = spill_dir
+        self._spill: IO[bytes] | None = None
+        self._spilled: dict[str, tuple[int, int]] = {}  # doc id -> (offset, length)
+
+    def keep(self, doc: Document) -> None:
+        size = len(doc.text) + len(doc.title)
+        if size <= self._budget:
+            self.kept[doc.id] = doc
+            self._budget -= size
+            return
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile(prefix=".rag-spill-", dir=self._spill_dir)
+        data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
+        self._spilled[doc.id] = (self._spill.tell(), len(data))
+        self._spill.write(data)
+
+    def spilled(self, ids: set[str]) -> Iterator[Document]:
+        """The set-aside documents among `ids`, in the order they were written."""
+        assert self._spill is not None or not self._spilled
+        for doc_id, (offset, length) in sorted(self._spilled.items(), key=lambda kv: kv[1][0]):
+            if doc_id in ids:
+                self._spill.seek(offset)  # type: ignore[union-attr]
+                yield pickle.loads(self._spill.read(length))  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+        self._spilled.clear()
+        self.kept.clear()
+
+    def __enter__(self) -> "_Scan":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _scan(roots: list[Path], stored: dict[str, str], progress: ProgressFn | None, spill_dir: Path) -> _Scan:
+    """The first pass: read and clean every file once to learn its documents' ids and hashes.
+
+    A document whose hash differs from `stored` (so it will probably be embedded) is set aside
+    for the second pass (`_Scan.keep`); the others are dropped at once."""
+    scan = _Scan(spill_dir)
+    files = 0
+    try:
+        for result in iter_documents(roots):
+            scan.problems.extend(result.problems)
+            scan.notes.extend(result.notes)
+            for d in result.documents:
+                scan.entries[d.id] = (d.sha256, result.path)
+                if stored.get(d.id) != d.sha256:
+                    scan.keep(d)
+            if result.counted:
+                files += 1
+                if progress:
+                    progress("reading", files, files)
+    except BaseException:
+        scan.close()
+        raise
+    return scan
+
+
+def _documents(roots: list[Path], ids: Sequence[str], scan: _Scan) -> Iterator[Document]:
+    """The second pass: the documents `ids`, each once: those the first pass set aside, then any
+    other (a document unchanged but now a duplicate of another, or no longer one) read again
+    from its file (only those files are read).
+
+    A document whose file changed or went between the two passes is an InputError (the caller
+    aborts its write, so nothing of this run is kept and the previous index stays as it was)."""
+    left = set(ids)
+    for doc_id in sorted(left & scan.kept.keys()):
+        left.discard(doc_id)
+        yield scan.kept.pop(doc_id)
+    for d in scan.spilled(left):
+        left.discard(d.id)
+        yield d
+    files = {scan.entries[i][1] for i in left}
+    if files:
+        for result in iter_documents(roots, only=files):
+            for d in result.documents:
+                if d.id not in left or scan.entries[d.id][1] != result.path:
+                    continue
+                if d.sha256 != scan.entries[d.id][0]:
+                    raise InputError(f"{result.path} changed while it was being indexed; nothing was "
+                                     f"written: run `rag index` again")
+                left.discard(d.id)
+                yield d
+    if left:
+        first = min(left)
+        raise InputError(f"{scan.entries[first][1]} ({first}) could not be read again while it was being "
+                         f"indexed (moved, deleted or changed); nothing was written: run `rag index` again")
+
+
+def _existing_folder(path: Path) -> Path:
+    """`path` if it is a folder, else its nearest existing parent (where a temporary file can go
+    without creating anything)."""
+    path = Path(os.path.abspath(path))
+    while not path.is_dir() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _stored_hashes(index_dir: Path, params: ChunkingParams) -> dict[str, str]:
+    """Document id -> content hash in the live index (empty when there is none, it cannot be read,
+    or it was chunked otherwise, so everything will be written again): only a hint for what the
+    first pass sets aside; the update itself reads the index again under the writer's lock."""
+    if not (index_dir / CURRENT).exists():
+        return {}
+    try:
+        reader = IndexReader(index_dir)
+    except RagError:
+        return {}
+    try:
+        if reader.manifest.get("chunking") != params.as_dict():
+            return {}
+        return {d: sha for d, _, sha, _ in reader.documents()}
+    except RagError:
+        return {}
+    finally:
+        reader.close()

@@ -99,6 +99,14 @@ def test_wheel_installs_without_dev_extra_and_runs_outside_the_source_tree(tmp_p
     indexed = _run([rag, "index", "articles", "--index-dir", "idx"], cwd=work)
     assert "4 documents" in indexed.stdout, indexed.stdout + indexed.stderr
     assert "skipped" not in indexed.stderr, indexed.stderr
+    # No folder named: the index's own sources are updated; with no index either, a clear error.
+    again = _run([rag, "index", "--index-dir", "idx"], cwd=work)
+    assert "up to date" in again.stdout and "updating idx/ from" in again.stderr, again.stdout + again.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = subprocess.run([rag, "index"], cwd=empty, capture_output=True, text=True, env=_clean_env())
+    assert refused.returncode == 1 and "no folder given" in refused.stderr, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr and not (empty / "index").exists()
 
     answer = _run([rag, "ask", "How many agreements did Vietnam and Russia sign?", "--mode",
                    "extractive", "--index-dir", "idx"], cwd=work)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,10 +95,14 @@ def _path_problem(path: Path, message: str) -> FileResult:
     return FileResult(str(path), problems=(Problem(str(path), message),), counted=False)
 
 
-def iter_documents(paths: Sequence[Path]) -> Iterator[FileResult]:
+def iter_documents(paths: Sequence[Path], only: Container[str] | None = None) -> Iterator[FileResult]:
     """One `FileResult` per supported file under `paths` (folders are walked, files read
     directly), in order, plus one per path or folder that cannot be used. Nothing here raises
-    for a bad file: it becomes a problem and the others still load."""
+    for a bad file: it becomes a problem and the others still load.
+
+    With `only`, just the files whose path (as `FileResult.path` gives it) is in `only` are read;
+    the others are still walked, so ids are the same as in a full pass. Problems with the paths
+    and folders themselves are not repeated then."""
     roots: list[Path] = []
     seen_roots: set[str] = set()
     for given in paths:
@@ -107,7 +111,10 @@ def iter_documents(paths: Sequence[Path]) -> Iterator[FileResult]:
         if key in seen_roots:
             continue  # the same path twice would only duplicate every document
         seen_roots.add(key)
-        if not path.exists():
+        if only is not None:
+            if path.exists() and (path.is_dir() or (path.is_file() and is_supported(path))):
+                roots.append(path)
+        elif not path.exists():
             yield _path_problem(path, f"{path}: no such file or folder")
         elif not (path.is_dir() or path.is_file()):
             yield _path_problem(path, f"{path}: not a regular file or folder")
@@ -129,10 +136,10 @@ def iter_documents(paths: Sequence[Path]) -> Iterator[FileResult]:
         if root.is_dir():
             walk_problems: list[Problem] = []
             files = walk(root, walk_problems)
-            if walk_problems:
+            if walk_problems and only is None:
                 yield FileResult(str(root), problems=tuple(walk_problems), counted=False)
             # An unreadable folder is already reported; "no supported files" would be noise.
-            if not files and not walk_problems:
+            if not files and not walk_problems and only is None:
                 yield _path_problem(
                     root,
                     f"{root}: folder has no supported files "
@@ -144,6 +151,8 @@ def iter_documents(paths: Sequence[Path]) -> Iterator[FileResult]:
         else:
             jobs = [(root, label if several else root.name)]
         for file, doc_id in jobs:
+            if only is not None and str(file) not in only:
+                continue
             loaded, problems, notes = _load_file(file, doc_id, str(file))
             documents: list[Document] = []
             removed: dict[str, list[tuple[str, str]]] = {}
