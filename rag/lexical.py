@@ -65,25 +65,33 @@ def tf_part(tf: np.ndarray, length: np.ndarray, avgdl: float) -> np.ndarray:
 # -- writing ---------------------------------------------------------------------------------
 def _docsizes(conn: sqlite3.Connection, fts: str, ids: np.ndarray) -> np.ndarray:
     """Tokens per row (all columns), from FTS5's docsize table (SQLite varints per column)."""
+    rowids, totals = [], []
+    for rowid, blob in conn.execute(f"SELECT id, sz FROM {fts}_docsize"):
+        total, v, i = 0, 0, 0
+        if all(byte < 0x80 for byte in blob):  # the usual case: every column under 128 tokens
+            total = sum(blob)
+        else:
+            while i < len(blob):
+                v, n = 0, 0
+                while True:
+                    byte = blob[i]
+                    i += 1
+                    n += 1
+                    if n == 9:
+                        v = (v << 8) | byte
+                        break
+                    v = (v << 7) | (byte & 0x7F)
+                    if byte < 0x80:
+                        break
+                total += v
+        rowids.append(rowid)
+        totals.append(total)
+    r = np.asarray(rowids, np.int64)
+    pos = np.searchsorted(ids, r)
+    if len(r) != len(ids) or (len(r) and (pos.max() >= len(ids) or np.any(ids[pos] != r))):
+        raise LexicalFileError(f"the lexical index has {len(r)} rows, the vectors {len(ids)}")
     lengths = np.zeros(len(ids), np.float64)
-    for rowid, blob in conn.execute(f"SELECT id, sz FROM {fts}_docsize ORDER BY id"):
-        total, i = 0, 0
-        while i < len(blob):
-            v = 0
-            for j in range(9):
-                byte = blob[i]
-                i += 1
-                if j == 8:
-                    v = (v << 8) | byte
-                    break
-                v = (v << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
-            total += v
-        p = int(np.searchsorted(ids, rowid))
-        if p >= len(ids) or ids[p] != rowid:
-            raise LexicalFileError(f"lexical row {rowid} has no vector")
-        lengths[p] = total
+    lengths[pos] = totals
     return lengths
 
 
@@ -137,7 +145,7 @@ def write_impacts(conn: sqlite3.Connection, path: Path, ids: np.ndarray,
             for k, (term, df) in enumerate(vocab):
                 s = conn.execute(f"SELECT group_concat({code}) FROM temp.lex_inst WHERE term = ?",
                                  (term,)).fetchone()[0]
-                codes = np.array(s.split(","), dtype=np.int64) if s else np.zeros(0, np.int64)
+                codes = np.fromstring(s, dtype=np.int64, sep=",") if s else np.zeros(0, np.int64)
                 docs = codes >> 2
                 if len(docs) > 1 and np.any(np.diff(docs) < 0):
                     sort = np.argsort(docs, kind="stable")

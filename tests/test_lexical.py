@@ -169,3 +169,16 @@ def test_a_damaged_impact_file_is_reported(corpus, tmp_path, hashing):
     assert not report.ok and any(".lex" in p for p in report.problems)
     with pytest.raises(Exception, match="rebuild"):
         IndexReader(idx)
+
+
+def test_row_lengths_are_read_from_fts5s_varints():
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE f USING fts5(title, heading, text)")
+    sizes = [(1, 0, 5), (3, 2, 127), (2, 0, 128), (1, 1, 300), (0, 0, 20_000)]
+    for i, (a, b, c) in enumerate(sizes, start=1):
+        conn.execute("INSERT INTO f(rowid, title, heading, text) VALUES (?, ?, ?, ?)",
+                     (i * 10, " ".join(["t"] * a), " ".join(["h"] * b) or None, " ".join(["w"] * c)))
+    ids = np.arange(1, len(sizes) + 1, dtype=np.int64) * 10
+    assert lex._docsizes(conn, "f", ids).tolist() == [float(sum(x)) for x in sizes]
+    with pytest.raises(lex.LexicalFileError):
+        lex._docsizes(conn, "f", ids[:-1])
