@@ -142,6 +142,15 @@ def _damage_lost_vectors(idx: Path) -> None:
         p.unlink()
 
 
+def _damage_lost_impacts(idx: Path) -> None:
+    next(current_generation(idx).glob("base-*.lex")).unlink()
+
+
+def _damage_impacts_garbage(idx: Path) -> None:
+    lex_file = next(current_generation(idx).glob("base-*.lex"))
+    lex_file.write_bytes(b"\x00" * lex_file.stat().st_size)
+
+
 def _damage_sqlite_garbage(idx: Path) -> None:
     db = current_generation(idx) / DB
     data = bytearray(db.read_bytes())
@@ -151,7 +160,8 @@ def _damage_sqlite_garbage(idx: Path) -> None:
 
 @pytest.mark.parametrize("damage", [
     _damage_current_garbage, _damage_current_missing_gen, _damage_truncated_sqlite, _damage_manifest,
-    _damage_vectors, _damage_lost_vectors, _damage_sqlite_garbage,
+    _damage_vectors, _damage_lost_vectors, _damage_sqlite_garbage, _damage_lost_impacts,
+    _damage_impacts_garbage,
 ])
 def test_any_damage_is_reported_and_rebuild_repairs_it(corpus, tmp_path, hashing, damage):
     idx = tmp_path / "index"
