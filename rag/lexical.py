@@ -67,7 +67,7 @@ def _docsizes(conn: sqlite3.Connection, fts: str, ids: np.ndarray) -> np.ndarray
     """Tokens per row (all columns), from FTS5's docsize table (SQLite varints per column)."""
     rowids, totals = [], []
     for rowid, blob in conn.execute(f"SELECT id, sz FROM {fts}_docsize"):
-        total, v, i = 0, 0, 0
+        total, i = 0, 0
         if all(byte < 0x80 for byte in blob):  # the usual case: every column under 128 tokens
             total = sum(blob)
         else:
@@ -116,9 +116,8 @@ def write_impacts(conn: sqlite3.Connection, path: Path, ids: np.ndarray,
         order = np.argsort(hashes, kind="stable")
         if t_count and np.any(np.diff(hashes[order]) == 0):
             raise LexicalFileError("two terms share a 64-bit hash")
-        starts = np.zeros(t_count, np.int64)
         dfs = np.asarray([d for _, d in vocab], np.int64)
-        np.cumsum(dfs[:-1], out=starts[1:]) if t_count > 1 else None
+        starts = np.concatenate([[0], np.cumsum(dfs)[:-1]]).astype(np.int64) if t_count else dfs
         maxes = np.zeros(t_count, np.float32)
         header = {"format": 1, "rows": n, "terms": t_count, "postings": postings, "avgdl": avgdl,
                   "k1": K1, "b": B, "weights": [float(w) for w in weights]}
