@@ -2,7 +2,7 @@
 
 `check_index` reads everything the store relies on — the CURRENT pointer, the manifest, SQLite's
 own integrity check (tables and the FTS5 index), the stored counts, the vector files and their
-ids against the chunk rows, and each document's content hash — and returns a report. It never
+ids against the chunk rows, the lexical impact file against the base and the FTS5 vocabulary, and each document's content hash — and returns a report. It never
 writes; the fix for any damage is `rag index --rebuild`, which needs only the source files.
 """
 
@@ -103,6 +103,8 @@ def check_index(index_dir: str | Path, *, hashes: bool = True) -> CheckReport:
         if fts is not None:
             (notes if fts.startswith("not checked") else problems).append(fts)
         problems += _check_vectors(conn, gen, meta)
+        lexical = _check_lexical(conn, gen, meta)
+        (notes if lexical and lexical[0].startswith("no lexical impact file") else problems).extend(lexical)
         if hashes:
             wrong = [d for d, title, text, sha in conn.execute(
                 "SELECT doc_id, title, text, sha256 FROM documents") if _doc_hash(title, text) != sha]
@@ -198,3 +200,43 @@ def _check_vectors(conn: sqlite3.Connection, gen: Path, meta: dict[str, Any]) ->
     if len(extra):
         out.append(f"{len(extra)} vector(s) belong to no chunk (first id {extra[0]})")
     return out
+
+
+def _check_lexical(conn: sqlite3.Connection, gen: Path, meta: dict[str, Any]) -> list[str]:
+    """The impact file (rag/lexical.py): readable, over exactly the base's rows, and with the
+    FTS5 index's own count of postings (checked while no update has changed the FTS5 index)."""
+    from .lexical import ImpactFile, LexicalFileError
+
+    base = meta["base"]
+    if "lexical" not in base:
+        return ["no lexical impact file (index written by an older version): lexical search reads "
+                "FTS5 directly, which is slow on large indexes; `rag index --compact` adds it"]
+    path = gen / base["lexical"]["file"]
+    if not path.is_file():
+        return [f"{gen.name}/{path.name} is missing"]
+    try:
+        impacts = ImpactFile(path)
+    except (LexicalFileError, ValueError) as exc:
+        return [f"{path.name} is unreadable: {exc}"]
+    out = []
+    ids_path = _base_files(gen, base["name"])[2]
+    if impacts.rows != int(base["count"]):
+        out.append(f"{path.name} holds {impacts.rows} rows, the manifest says {base['count']}")
+    elif ids_path.is_file() and not np.array_equal(impacts.ids, np.fromfile(ids_path, dtype=np.int64)):
+        out.append(f"{path.name} covers other rows than {ids_path.name}")
+    elif len(impacts.pos) and int(impacts.pos.max()) >= impacts.rows:
+        out.append(f"{path.name} has postings past its rows")
+    try:
+        pending = conn.execute("SELECT (SELECT count(*) FROM delta) + (SELECT count(*) FROM tombstones)").fetchone()[0]
+    except sqlite3.Error as exc:
+        return out + [f"cannot read the lexical delta: {exc}"]
+    if not out and not pending:
+        try:
+            postings = conn.execute("SELECT coalesce(sum(doc), 0), count(*) FROM chunks_vocab").fetchone()
+        except sqlite3.DatabaseError:  # a damaged FTS5 index, reported by its own check
+            return out
+        if (int(postings[0]), int(postings[1])) != (int(impacts.header["postings"]), int(impacts.header["terms"])):
+            out.append(f"{path.name} holds {impacts.header['postings']} postings of {impacts.header['terms']} terms, "
+                       f"the FTS5 index {postings[0]} of {postings[1]}")
+    return out
+

@@ -12,14 +12,16 @@ Layout::
         base-000003.faiss     immutable vector index over the "base" rows (exact or IVF-SQ8)
         base-000003.f32       the same vectors at full precision, row-major (for compaction)
         base-000003.ids       their row ids, int64, ascending
+        base-000003.lex       BM25 impacts of the same rows, for fast exact lexical search
+                              (rag/lexical.py); chunks added later have theirs in SQLite
 
 Two kinds of write, both all-or-nothing:
 
 * A full build (first index, `--rebuild`, another embedder or chunking) writes a new generation
   in a temporary folder, fsyncs it, renames it into place and only then points CURRENT at it.
 * An update (a few documents added, changed or removed) is one SQLite transaction on the live
-  generation: rows, FTS entries, the new vectors (the "delta", stored in SQLite) and the ids of
-  base vectors that are gone ("tombstones"). Nothing is copied, so its cost is proportional to
+  generation: rows, FTS entries, the new vectors and lexical impacts (the "delta", stored in
+  SQLite) and the ids of base rows that are gone ("tombstones"). Nothing is copied, so its cost is proportional to
   the change, not to the index. When the delta grows past a share of the base, or on
   `rag index --compact`, the vectors are merged into a new immutable base file, which one more
   transaction makes current.
@@ -46,6 +48,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from . import lexical as lex
 from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, NoIndexError
 from .types import Chunk, Document
 
@@ -67,10 +70,13 @@ ANN_TARGET_RECALL = 0.95
 # this share of the base and this many rows.
 COMPACT_SHARE = 0.2
 COMPACT_MIN_ROWS = 20_000
-# Lexical search drops query terms found in more than this share of the chunks when the query
-# has rarer terms too (their postings dominate the cost and their BM25 weight is near zero).
-LEXICAL_COMMON_SHARE = 0.2
-LEXICAL_MIN_CHUNKS = 100_000
+LEXICAL_WEIGHTS = (0.5, 0.5, 1.0)  # bm25() weights of title, heading, text unless the manifest says
+
+LEX_DELTA = """
+CREATE TABLE IF NOT EXISTS lex_delta (  -- BM25 impacts of chunks not in the base, one row per term and write
+    term TEXT NOT NULL, ids BLOB NOT NULL, imps BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS lex_delta_term ON lex_delta(term);
+"""
 
 _SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,6 +116,7 @@ CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 CREATE TABLE delta (id INTEGER PRIMARY KEY, vector BLOB NOT NULL);  -- vectors not in the base
 CREATE TABLE tombstones (id INTEGER PRIMARY KEY);                    -- base vectors now gone
+{LEX_DELTA}
 """
 
 # Words too common to help a lexical match; kept short on purpose (names and numbers matter).
@@ -351,7 +358,19 @@ class IndexReader:
         faiss_path = _base_files(gen, self._base_meta["name"])[0]
         self._leases.append(_Lease(faiss_path))
         self._vectors: Any = None
-        self._tokenizer: _Tokenizer | None = None
+        self._tokenizer: lex.Tokenizer | None = None
+        self._impacts: lex.ImpactFile | None = None
+        self._dead_pos: np.ndarray | None = None
+        if "lexical" in self._base_meta:  # absent in indexes written before it existed
+            lex_path = gen / self._base_meta["lexical"]["file"]
+            self._leases.append(_Lease(lex_path))
+            try:
+                self._impacts = lex.ImpactFile(lex_path)
+            except (lex.LexicalFileError, ValueError) as exc:
+                raise _corrupt(f"{lex_path}", exc) from exc
+            if self._impacts.rows != int(self._base_meta["count"]):
+                raise _corrupt(f"{lex_path}", f"{self._impacts.rows} rows where the manifest says "
+                               f"{self._base_meta['count']}")
         self._faiss_path = faiss_path
         self._delta_ids, self._delta = self._load_delta()
         self._tombstones = np.asarray([r[0] for r in self._sql("SELECT id FROM tombstones")], np.int64)
@@ -439,35 +458,68 @@ class IndexReader:
         return out
 
     # -- lexical -------------------------------------------------------------------------
-    def term_chunks(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many chunks hold each exact (stemmed) term, from the FTS vocabulary."""
-        out: dict[str, int] = {}
-        for t in terms:
-            row = self._sql("SELECT doc FROM chunks_vocab WHERE term = ?", (t,))
-            out[t] = int(row[0][0]) if row else 0
-        return out
-
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
-        """Top-n (row id, BM25 score, higher is better) from the FTS5 index.
-
-        On a large index, terms found in more than LEXICAL_COMMON_SHARE of the chunks are left
-        out of the match when rarer terms remain: their posting lists set the cost while their
-        BM25 weight is close to zero.
-        """
+        """Top-n (row id, BM25 score, higher is better): FTS5's bm25() ranking (an OR of the
+        question's words, column weights from the manifest), computed from the impact file with
+        MaxScore (rag/lexical.py) so that common words cost no scan of their postings."""
         terms = query_terms(query)
-        if not terms:
+        if not terms or n <= 0:
             return []
-        total = int(self.manifest["counts"]["chunks"])
-        if total >= LEXICAL_MIN_CHUNKS and len(terms) > 1:
-            if self._tokenizer is None:
-                self._tokenizer = _Tokenizer()
-            stems = self._tokenizer.stems(terms)
-            df = self.term_chunks(list(set(stems.values())))
-            count = {t: df.get(stems.get(t, ""), 0) for t in terms}
-            rare = [t for t in terms if count[t] <= LEXICAL_COMMON_SHARE * total]
-            terms = rare or [min(terms, key=lambda t: count[t])]
+        if self._impacts is None:
+            return self._lexical_fts(terms, n)
+        if self._tokenizer is None:
+            self._tokenizer = lex.Tokenizer(self.manifest.get("lexical", {}).get("tokenizer", FTS_TOKENIZER))
+        mult: dict[str, int] = {}
+        for stems in self._tokenizer.terms(terms):
+            for t in stems:
+                mult[t] = mult.get(t, 0) + 1
+        impacts = self._impacts
+        base = impacts.rows
+        dead = self._dead_positions()
+        rows = int(self.manifest["counts"]["chunks"])
+        postings = []
+        for term, m in mult.items():
+            pos, imp, top = impacts.lookup(term)
+            dpos, dimp = self._delta_postings(term)
+            df = len(pos) - lex.count_in(pos, dead) + len(dpos)
+            w = m * lex.idf(rows, df)
+            top = max(top, float(dimp.max()) if len(dimp) else 0.0)
+            postings.append(lex.TermPostings(pos, imp, dpos + base, dimp, w, w * top))
+        positions, scores = lex.top_k(postings, base, base + len(self._delta_ids), n, dead.astype(np.int64))
+        in_base = positions < base
+        rowids = np.where(in_base, impacts.ids[np.where(in_base, positions, 0)],
+                          self._delta_ids[np.where(in_base, 0, positions - base)] if len(self._delta_ids)
+                          else 0)
+        return [(int(r), float(sc)) for r, sc in zip(rowids, scores)]
+
+    def _dead_positions(self) -> np.ndarray:
+        """Positions in the impact file of the base rows that are gone (ascending, uint32)."""
+        if self._dead_pos is None:
+            ids = self._impacts.ids  # type: ignore[union-attr]
+            pos = np.searchsorted(ids, self._tombstones) if len(self._tombstones) else np.zeros(0, np.int64)
+            self._dead_pos = np.unique(pos).astype(np.uint32)
+        return self._dead_pos
+
+    def _delta_postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """Live delta chunks holding `term`: their index among the delta rows, and impacts."""
+        if not len(self._delta_ids):
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows = self._sql("SELECT ids, imps FROM lex_delta WHERE term = ?", (term,))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ids = np.frombuffer(b"".join(r[0] for r in rows), np.int64)
+        imps = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
+        if len(ids) != len(imps):
+            raise _corrupt(f"{self.gen / DB}", f"lexical delta of {term!r} has {len(ids)} ids and {len(imps)} impacts")
+        at = np.minimum(np.searchsorted(self._delta_ids, ids), len(self._delta_ids) - 1)
+        live = self._delta_ids[at] == ids  # chunks removed since they were added are skipped
+        return at[live].astype(np.int64), imps[live]
+
+    def _lexical_fts(self, terms: list[str], n: int) -> list[tuple[int, float]]:
+        """The same ranking straight from FTS5 (indexes written before impact files existed;
+        it scores every posting, so it is slow on a large index: `rag index --compact` adds one)."""
         match = " OR ".join(f'"{t}"' for t in terms)
-        w = self.manifest.get("lexical", {}).get("weights", [0.5, 0.5, 1.0])
+        w = self.manifest.get("lexical", {}).get("weights", list(LEXICAL_WEIGHTS))
         rows = self._sql(
             "SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
             "ORDER BY s LIMIT ?", (*w, match, n))
@@ -550,23 +602,6 @@ class IndexReader:
         self.close()
 
 
-class _Tokenizer:
-    """The index's own FTS5 tokenizer, run on an in-memory table: what each query term is
-    stored as (its Porter stem), so its chunk count can be read from the vocabulary."""
-
-    def __init__(self) -> None:
-        self.conn = sqlite3.connect(":memory:", check_same_thread=False)
-        self.conn.execute(f"CREATE VIRTUAL TABLE q USING fts5(x, tokenize='{FTS_TOKENIZER}')")
-        self.conn.execute("CREATE VIRTUAL TABLE qv USING fts5vocab(q, 'instance')")
-
-    def stems(self, terms: Sequence[str]) -> dict[str, str]:
-        with self.conn:
-            self.conn.execute("DELETE FROM q")
-            self.conn.executemany("INSERT INTO q(rowid, x) VALUES (?, ?)", list(enumerate(terms)))
-            rows = self.conn.execute("SELECT doc, term FROM qv").fetchall()
-        return {terms[d]: t for d, t in rows}
-
-
 def query_terms(text: str) -> list[str]:
     """Lower-cased word tokens minus stopwords, deduplicated, in order."""
     seen: dict[str, None] = {}
@@ -629,6 +664,7 @@ class GenerationWriter:
             self.base_meta: dict[str, Any] = {}
             self._base_ids = np.zeros(0, np.int64)
             self._counts = {"documents": 0, "indexed_documents": 0, "chunks": 0}
+            self._lex: dict[str, Any] | None = None
         else:
             self.gen = base
             db = base / DB
@@ -649,6 +685,14 @@ class GenerationWriter:
             self._base_ids = np.fromfile(_base_files(base, self.base_meta["name"])[2], dtype=np.int64)
             if len(self._base_ids) != int(self.base_meta["count"]):
                 raise _corrupt(f"{base}", "the base vector ids do not match the manifest")
+            # New chunks get their BM25 impacts now, against the base's average length.
+            self._lex = None
+            if "lexical" in self.base_meta:
+                settings = meta["manifest"].get("lexical", {})
+                self._lex = {"avgdl": float(self.base_meta["lexical"]["avgdl"]),
+                             "weights": list(settings.get("weights", LEXICAL_WEIGHTS)),
+                             "tokenizer": lex.Tokenizer(settings.get("tokenizer", FTS_TOKENIZER)),
+                             "pending": {}}
 
     # -- edits ---------------------------------------------------------------------------
     def doc_rowids(self, doc_ids: Sequence[str]) -> list[int]:
@@ -731,9 +775,34 @@ class GenerationWriter:
         if self.in_place:
             self.conn.executemany("INSERT INTO delta(id, vector) VALUES (?, ?)",
                                   [(i, v.tobytes()) for i, v in zip(ids, vectors)])
+            if self._lex is not None:
+                self._add_impacts([(i, title, c.heading, c.text) for i, c in zip(ids, chunks)])
         else:
             self._raw.write(vectors.tobytes())
             self._raw_ids.write(np.asarray(ids, dtype=np.int64).tobytes())
+
+    def _add_impacts(self, rows: list[tuple[int, str, str | None, str]]) -> None:
+        """BM25 impacts of new chunks (the same tokens FTS5 stores for them), kept until commit."""
+        assert self._lex is not None
+        tf, lengths = self._lex["tokenizer"].frequencies(rows, self._lex["weights"])
+        pending = self._lex["pending"]
+        for term, per in tf.items():
+            ids = np.fromiter(per.keys(), np.int64, len(per))
+            f = np.fromiter(per.values(), np.float64, len(per))
+            d = np.asarray([lengths[i] for i in per], np.float64)
+            pending.setdefault(term, []).append((ids, lex.tf_part(f, d, self._lex["avgdl"]).astype(np.float32)))
+
+    def _write_impacts(self) -> None:
+        if self._lex is None or not self._lex["pending"]:
+            return
+        _ensure_lex_delta(self.conn)
+        rows = []
+        for term, parts in self._lex["pending"].items():
+            ids = np.concatenate([p[0] for p in parts])
+            imps = np.concatenate([p[1] for p in parts])
+            rows.append((term, ids.tobytes(), imps.tobytes()))
+        self.conn.executemany("INSERT INTO lex_delta(term, ids, imps) VALUES (?, ?, ?)", rows)
+        self._lex["pending"] = {}
 
     def counts(self) -> dict[str, int]:
         """Documents, indexed (non-duplicate) documents and chunks as they will be committed."""
@@ -767,6 +836,7 @@ class GenerationWriter:
         self._set_meta("manifest", manifest)
         self._set_meta("counts", counts)
         if self.in_place:
+            self._write_impacts()
             self.conn.execute("COMMIT")
             self.conn.close()
             if needs_compaction(self.gen):
@@ -782,9 +852,10 @@ class GenerationWriter:
         os.rename(self.gen / "raw.f32", raw_path)
         os.rename(self.gen / "raw.ids", ids_path)
         base_meta = _write_base_index(self.gen, name, self.dim)
-        self._set_meta("base", base_meta)
         self.conn.execute("COMMIT")
         self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        base_meta["lexical"] = _write_impacts(self.conn, self.gen, name, manifest_weights(self.conn))
+        self._set_meta("base", base_meta)
         self.conn.execute("PRAGMA journal_mode=WAL")  # updates after this one go in place
         self.conn.close()
         (self.gen / LEASE).touch()
@@ -812,6 +883,28 @@ class GenerationWriter:
             for fh in (self._raw, self._raw_ids):
                 fh.close()
             shutil.rmtree(self.gen, ignore_errors=True)
+
+
+def _ensure_lex_delta(conn: sqlite3.Connection) -> None:
+    """Create the lexical delta table inside the open transaction (indexes written before it)."""
+    for statement in LEX_DELTA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def manifest_weights(conn: sqlite3.Connection) -> list[float]:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+    settings = json.loads(row[0]).get("lexical", {}) if row else {}
+    return list(settings.get("weights", LEXICAL_WEIGHTS))
+
+
+def _write_impacts(conn: sqlite3.Connection, gen: Path, name: str, weights: Sequence[float]) -> dict[str, Any]:
+    """The impact file of base `name` (its rows are every chunk of the FTS5 index)."""
+    ids = np.fromfile(_base_files(gen, name)[2], dtype=np.int64)
+    try:
+        return lex.write_impacts(conn, gen / f"{name}.lex", ids, weights)
+    except lex.LexicalFileError as exc:
+        raise IndexCorruptError(f"cannot write the lexical impacts of {gen}: {exc}; nothing written") from exc
 
 
 def _raw_vectors(gen: Path, name: str, dim: int) -> np.ndarray:
@@ -924,13 +1017,16 @@ def compact_generation(gen: Path, dim: int) -> dict[str, Any]:
                 fr.write(v)
                 fi.write(np.int64(i).tobytes())
         base_meta = _write_base_index(gen, name, dim)
+        base_meta["lexical"] = _write_impacts(conn, gen, name, manifest_weights(conn))
         for p in (faiss_path, raw_path, ids_path):
             _fsync_file(p)
         _fsync_dir(gen)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("BEGIN IMMEDIATE")
+        _ensure_lex_delta(conn)
         conn.execute("DELETE FROM tombstones")
         conn.execute("DELETE FROM delta")
+        conn.execute("DELETE FROM lex_delta")
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('base', ?)", (json.dumps(base_meta),))
         conn.execute("COMMIT")
         conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('merge', 500)")
@@ -953,7 +1049,7 @@ def cleanup_generation(gen: Path) -> None:
     except (IndexCorruptError, IndexMismatchError):
         return
     for p in gen.iterdir():
-        m = re.fullmatch(r"(base-\d+)\.(faiss|f32|ids)", p.name)
+        m = re.fullmatch(r"(base-\d+)\.(faiss|f32|ids|lex)", p.name)
         if m and m.group(1) != live:
             _remove_if_unleased(p)
 

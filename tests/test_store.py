@@ -94,7 +94,11 @@ def test_an_update_is_in_place_and_matches_a_fresh_build(corpus, tmp_path, hashi
         with open_index(index_dir, embedder="hashing-256") as i:
             return [(h.chunk_id, round(h.score, 5)) for h in i.search("trade talks rice ports", k=8)]
 
-    assert ranking(idx) == ranking(fresh)
+    # Until compaction, lexical scores of the updated index use the base's average chunk length
+    # (rag/lexical.py), so they may differ from a fresh build's in the fourth digit; the order not.
+    updated, built = ranking(idx), ranking(fresh)
+    assert [c for c, _ in updated] == [c for c, _ in built]
+    assert [s for _, s in updated] == pytest.approx([s for _, s in built], rel=1e-3)
     with IndexReader(idx) as r:
         assert len(r._delta_ids) > 0 and len(r._tombstones) > 0
     with IndexLock(idx):
@@ -138,6 +142,15 @@ def _damage_lost_vectors(idx: Path) -> None:
         p.unlink()
 
 
+def _damage_lost_impacts(idx: Path) -> None:
+    next(current_generation(idx).glob("base-*.lex")).unlink()
+
+
+def _damage_impacts_garbage(idx: Path) -> None:
+    lex_file = next(current_generation(idx).glob("base-*.lex"))
+    lex_file.write_bytes(b"\x00" * lex_file.stat().st_size)
+
+
 def _damage_sqlite_garbage(idx: Path) -> None:
     db = current_generation(idx) / DB
     data = bytearray(db.read_bytes())
@@ -147,7 +160,8 @@ def _damage_sqlite_garbage(idx: Path) -> None:
 
 @pytest.mark.parametrize("damage", [
     _damage_current_garbage, _damage_current_missing_gen, _damage_truncated_sqlite, _damage_manifest,
-    _damage_vectors, _damage_lost_vectors, _damage_sqlite_garbage,
+    _damage_vectors, _damage_lost_vectors, _damage_sqlite_garbage, _damage_lost_impacts,
+    _damage_impacts_garbage,
 ])
 def test_any_damage_is_reported_and_rebuild_repairs_it(corpus, tmp_path, hashing, damage):
     idx = tmp_path / "index"
@@ -286,28 +300,6 @@ def test_killed_writers_leave_old_or_new_state(tmp_path):
     results = bench.run_trials(3, docs=40, seed=3, work=tmp_path)
     assert [r.state for r in results if r.state not in ("old", "new")] == []
     assert len(results) == 3
-
-
-def test_lexical_pruning_drops_only_common_terms_on_a_large_index(corpus, tmp_path, hashing, monkeypatch):
-    import rag.store as store
-
-    idx = tmp_path / "index"
-    build_index([corpus], idx, embedder=hashing)
-    with IndexReader(idx) as r:
-        total = r.manifest["counts"]["chunks"]
-        stems = store._Tokenizer().stems(["welcomed", "vietnam", "putin"])
-        assert stems["welcomed"] == "welcom"
-        df = r.term_chunks(list(stems.values()))
-        assert df[stems["vietnam"]] > 0.05 * total, "the seeds are all about Vietnam"
-        full = r.lexical("Vietnam welcomed", 50)
-        monkeypatch.setattr(store, "LEXICAL_MIN_CHUNKS", 0)
-        monkeypatch.setattr(store, "LEXICAL_COMMON_SHARE", 0.05)
-        pruned = r.lexical("Vietnam welcomed", 50)
-        only_rare = r.lexical("welcomed", 50)
-        common_only = r.lexical("Vietnam Putin", 50)
-    assert pruned == only_rare and pruned != full
-    assert {i for i, _ in pruned} <= {i for i, _ in full}
-    assert common_only, "a question made only of common terms still gets its rarest one"
 
 
 def test_repair_of_a_broken_current_keeps_embedder_sources_and_old_generation(corpus, tmp_path, hashing):
