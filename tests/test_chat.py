@@ -332,7 +332,7 @@ def _piped_chat(index_dir: Path, cwd: Path, lines: str) -> str:
     env.pop("RAG_MODEL", None)
     env.pop("RAG_MODE", None)
     done = subprocess.run([sys.executable, "-m", "rag.cli", "chat", "--index-dir", str(index_dir)], input=lines,
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
     assert done.returncode == 0, done.stderr
     return done.stdout + done.stderr
 
