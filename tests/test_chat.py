@@ -52,7 +52,8 @@ def _screen(child: Any) -> str:
 
 @pytest.fixture(scope="module")
 def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chat")
+    # No LLM present there (its own models.txt, an empty models folder): `/mode llm` is refused.
+    return no_llm_here(tmp_path_factory.mktemp("chat"))
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_commands(first_session: dict[str, Any]) -> None:
         ("/k 0", "usage: /k N with N from 1 to 50 (now 3)"),
         ("/k many", "usage: /k N"),
         ("/mode extractive", "mode: extractive"),
-        ("/mode llm", "no LLM available, staying in extractive"),  # no model in RAG_MODELS_DIR
+        ("/mode llm", "no LLM available, staying in extractive"),  # no LLM present (session_dir)
         ("/mode sideways", "usage: /mode auto|llm|extractive"),
         ("/reset", "conversation forgotten"),
         ("/frobnicate", "unknown command /frobnicate"),
@@ -331,7 +332,7 @@ def _piped_chat(index_dir: Path, cwd: Path, lines: str) -> str:
     env.pop("RAG_MODEL", None)
     env.pop("RAG_MODE", None)
     done = subprocess.run([sys.executable, "-m", "rag.cli", "chat", "--index-dir", str(index_dir)], input=lines,
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
     assert done.returncode == 0, done.stderr
     return done.stdout + done.stderr
 

@@ -106,8 +106,8 @@ def test_resolve_model(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match=r"model tiny is not downloaded — run `rag models pull tiny`"):
         resolve_model("tiny", models_dir, specs)
-    with pytest.raises(ModelError, match=r"model tiny is not downloaded"):
-        resolve_model(None, models_dir, specs)  # None means the default, the first llm
+    with pytest.raises(ModelError, match=r"no LLM is downloaded or installed.*`rag models pull` for the default \(tiny\)"):
+        resolve_model(None, models_dir, specs)  # None means the default (the first llm), else the first present
 
     (models_dir / FILENAME).write_bytes(b"GGUF")
     assert resolve_model("tiny", models_dir, specs) == models_dir / FILENAME
