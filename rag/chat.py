@@ -169,7 +169,8 @@ class Chat:
         self.style = Style(use_color(out))
         self.gen = generator
         self.owns_gen = False  # a generator given by the caller stays the caller's to close
-        self.model_error: str | None = None  # why no generator could be loaded, once tried
+        self.model_error: str | None = None  # why llm mode found no generator, once tried
+        self.auto_notice: str | None = None  # why auto mode answers extractively, once tried
         self.conv = _ShownConversation(self._show_rewrite)
         self.last: Answer | None = None
         self.turn = _Turn()
@@ -201,19 +202,23 @@ class Chat:
             self.say(self.style.dim(f"→ searching for: {standalone}"))
 
     # -- model --------------------------------------------------------------------------------
-    def _load_generator(self) -> bool:
-        """Load the LLM once, the first time a mode wants it. False (with `model_error` set) when
-        there is none; the chat then answers extractively or refuses llm mode."""
+    def _load_generator(self, mode: str = "llm") -> bool:
+        """Load the LLM once, the first time a mode wants it ("auto" takes only the recommended
+        model, "llm" any present one). False when there is none: `model_error` (llm mode) or
+        `auto_notice` (auto mode) says why; the chat then answers extractively or refuses llm mode."""
         if self.gen is not None:
             return True
-        if self.model_error is not None:
+        if (self.model_error if mode == "llm" else self.auto_notice) is not None:
             return False
         try:
-            self.gen, _ = load_generator(self.settings.with_(mode="llm"))
-            self.owns_gen = True
+            self.gen, notice = load_generator(self.settings.with_(mode=mode))
         except ModelError as exc:
             self.model_error = str(exc)
             return False
+        if self.gen is None:
+            self.auto_notice = notice or NO_MODEL_HINT
+            return False
+        self.owns_gen = True
         warning = getattr(self.gen, "warning", None)
         if warning:
             self.say(self.style.yellow(warning))
@@ -237,16 +242,15 @@ class Chat:
         self.say(self.style.bold("rag chat") + f" — index {self.settings.index_dir}/: "
                  f"{c.get('documents', 0)} documents, {c.get('chunks', 0)} chunks")
         self.say(f"mode: {self._mode_line()}, k = {self.settings.k}")
-        if self.settings.mode == "auto" and not self._uses_llm() and self.model_error is not None:
+        if self.settings.mode == "auto" and not self._uses_llm() and self.auto_notice is not None:
             # Why there is no LLM, said once here, not under every answer (as `rag ask` does).
-            self.say(self.style.dim(NO_MODEL_HINT if self.settings.model is None
-                                    else f"{self.model_error} — answering extractively."))
+            self.say(self.style.dim(self.auto_notice))
         self.say(self.style.dim("type /help for commands, Ctrl-D to leave"))
 
     def start(self) -> None:
         """Load the model the mode asks for. In llm mode a missing model is an error (the CLI
         prints it and exits); in auto mode the chat says once that it answers extractively."""
-        if self.settings.mode in ("auto", "llm") and not self._load_generator():
+        if self.settings.mode in ("auto", "llm") and not self._load_generator(self.settings.mode):
             if self.settings.mode == "llm":
                 raise ModelError(self.model_error or "no LLM could be loaded")
         self.banner()
@@ -379,7 +383,7 @@ class Chat:
             self.say(f"no LLM available, staying in {self._mode_line()}: {self.model_error}")
             return
         if mode == "auto":
-            self._load_generator()
+            self._load_generator("auto")
         self.settings = self.settings.with_(mode=mode)
         self.say(f"mode: {self._mode_line()}")
 

