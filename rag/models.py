@@ -219,6 +219,13 @@ def _package_installed(package: str) -> bool:
     return True
 
 
+def present_llms(models_dir: Path, specs: list[ModelSpec] | None = None) -> list[str]:
+    """Names of the listed LLMs that are present (downloaded, or installed with pip)."""
+    specs = read_models() if specs is None else specs
+    return [st.spec.name for st in list_models(models_dir, specs)
+            if st.spec.role == "llm" and st.present and st.local_path is not None]
+
+
 def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelSpec] | None = None,
                   *, default_only: bool = False) -> Path:
     """The .gguf file to load: a path as given, or a listed model's downloaded file.

@@ -274,7 +274,7 @@ def load_generator(s: Settings) -> tuple["Generator | None", str | None]:
     `make` installs (SmolLM2-135M) almost never writes a sentence that passes verification, so its
     answers are the extractive ones at many times the cost (README, "LLM answers"): auto mode uses
     it only when asked for by name."""
-    from .models import resolve_model
+    from .models import present_llms, resolve_model
 
     try:
         path = resolve_model(s.model, s.models_dir, default_only=s.mode == "auto" and s.model is None)
@@ -283,8 +283,8 @@ def load_generator(s: Settings) -> tuple["Generator | None", str | None]:
             raise
         if s.model is not None:
             return None, f"{exc} — answering extractively."
-        installed = str(exc).partition("installed: ")[2]
-        return None, INSTALLED_NOT_DEFAULT_HINT.format(names=installed) if installed else NO_MODEL_HINT
+        installed = present_llms(s.models_dir)
+        return None, INSTALLED_NOT_DEFAULT_HINT.format(names=", ".join(installed)) if installed else NO_MODEL_HINT
     from .generation import LlamaGenerator
 
     gen = LlamaGenerator(path, device=s.device, gpu_layers=s.gpu_layers, seed=s.seed,
