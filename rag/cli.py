@@ -259,12 +259,19 @@ def _check(index_dir: Path, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _distinct(report: Any) -> str:
+    """", from 2 distinct texts" when identical chunk texts were embedded once for many chunks."""
+    ran = getattr(report, "embedded_texts", 0)
+    return f" from {ran} distinct texts" if 0 < ran < report.embedded_chunks else ""
+
+
 def _index_summary(report: Any) -> str:
     if not report.written:
         return (f"index at {report.index_dir}/ is up to date: {report.documents} documents, "
                 f"{report.chunks} chunks; nothing to embed.")
     lines = [f"indexed into {report.index_dir}/: {report.documents} documents, {report.chunks} chunks "
-             f"({report.embedded_chunks} embedded, {report.reused_chunks} reused) in {report.seconds:.1f}s "
+             f"({report.embedded_chunks} embedded{_distinct(report)}, {report.reused_chunks} reused) "
+             f"in {report.seconds:.1f}s "
              f"with {report.embedder}" + (" (rebuilt)" if report.rebuilt else "")]
     for label, ids in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
         if ids:
