@@ -138,6 +138,7 @@ class _Turn:
 
     interrupted: bool = False
     streamed: str = ""
+    drafted: int = 0  # model tokens generated (shown as progress dots, never as text)
 
 
 class _ShownConversation(Conversation):
@@ -184,8 +185,23 @@ class Chat:
     def _stream(self, piece: str) -> None:
         if self.turn.interrupted:
             raise _Stopped
+        if self.turn.drafted and not self.turn.streamed:
+            self.out.write("\n")  # after the progress dots
         self.turn.streamed += piece
         self.out.write(piece)
+        self.out.flush()
+
+    def _draft(self, piece: str) -> None:
+        """A model token: not the answer (only checked sentences are shown), so a dot of progress
+        every few tokens; Ctrl-C stops the generation here."""
+        del piece
+        if self.turn.interrupted:
+            raise _Stopped
+        if self.turn.drafted == 0:
+            self.out.write(self.style.dim("writing"))
+        self.turn.drafted += 1
+        if self.turn.drafted % 4 == 0:
+            self.out.write(self.style.dim("."))
         self.out.flush()
 
     def _before_prompt(self, prompt: str) -> None:
@@ -299,13 +315,14 @@ class Chat:
         try:
             with _ctrl_c_noted(self.turn):
                 answer = ask(question, index=self.index, generator=self.gen if use_llm else None,
-                             conversation=self.conv, on_token=self._stream,
+                             conversation=self.conv, on_token=self._stream, on_draft=self._draft,
                              on_prompt=self._before_prompt, settings=settings)
         except (KeyboardInterrupt, _Stopped):
             self.turn.interrupted = True
         if self.turn.interrupted:
             # A half-written answer would mislead later follow-up rewrites: not kept.
-            if self.turn.streamed and not self.turn.streamed.endswith("\n"):
+            if (self.turn.streamed and not self.turn.streamed.endswith("\n")) or \
+                    (self.turn.drafted and not self.turn.streamed):
                 self.say()
             self.say(self.style.yellow("[stopped]"))
             self.last = answer  # its passages are still worth a /sources

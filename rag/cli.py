@@ -429,13 +429,26 @@ def ask(
                 sys.stdout.write(piece)
                 sys.stdout.flush()
 
+        drafted = [0]
+
+        def on_draft(piece: str) -> None:
+            # The model's tokens are not the answer (only verified sentences are): show progress.
+            del piece
+            drafted[0] += 1
+            if sys.stderr.isatty() and not as_json:
+                sys.stderr.write(f"\r{style.dim(f'writing and checking… {drafted[0]} tokens')}")
+                sys.stderr.flush()
+
         def on_prompt(prompt: str) -> None:
             if show_prompt and not as_json:
                 print(style.dim("----- prompt given to the model -----"))
                 print(prompt)
                 print(style.dim("----- end of prompt -----"))
 
-        answer = ask_fn(question, settings=s, on_token=on_token, on_prompt=on_prompt)
+        answer = ask_fn(question, settings=s, on_token=on_token, on_prompt=on_prompt, on_draft=on_draft)
+        if drafted[0] and sys.stderr.isatty() and not as_json:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
         if as_json:
             print(_to_json(answer))
             return

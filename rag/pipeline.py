@@ -5,7 +5,7 @@ Order of work: (1) a follow-up is rewritten into a standalone question from the 
 (2) passages are retrieved; (3) their sentences are scored (extractive.py) and, when even the best
 one does not plausibly answer, the bot abstains without calling any LLM; (4) the LLM gets the
 prompt from prompts/ (weakest passages dropped if the context is too small, never the question),
-its output is streamed, and its citations are parsed and checked; without an LLM the best
+its output is generated, and its citations are parsed and checked; without an LLM the best
 sentences are quoted verbatim with their citations.
 """
 
@@ -131,6 +131,7 @@ def ask(
     conversation: Conversation | None = None,
     on_token: Callable[[str], None] | None = None,
     on_prompt: Callable[[str], None] | None = None,
+    on_draft: Callable[[str], None] | None = None,
     settings: Settings | None = None,
     abstain_threshold: float | None = None,
     use_grammar: bool = True,
@@ -147,6 +148,9 @@ def ask(
     lets the model write its sentences under the citation grammar; "copy" makes it pick passage
     sentences verbatim. Either way only verified sentences reach the answer: `support_threshold`
     (default `citations.SUPPORT_THRESHOLD`) is the support a model sentence needs from a passage it cites.
+
+    `on_token` receives the answer's text, and only once it is checked: an LLM's raw tokens go to
+    `on_draft` (for a progress display, or to stop a generation), never to `on_token`.
 
     `since`/`until` (YYYY-MM-DD) keep only passages of documents published in that range.
     `as_of` is the date the question is asked on (default: today): wording such as "this week",
@@ -233,8 +237,11 @@ def ask(
         assert gen is not None
         # The model reads the k passages asked for (its prompt budget is sized for them).
         hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
-        return _llm_answer(question, standalone, hits, gen, s, idx, on_token, on_prompt, timings, t0,
-                           common, use_grammar, scored, style, support_threshold)
+        answer = _llm_answer(question, standalone, hits, gen, s, idx, on_draft, on_prompt, timings, t0,
+                             common, use_grammar, scored, style, support_threshold)
+        if on_token:
+            on_token(answer.answer)  # only now: the checked text, never the model's draft
+        return answer
     finally:
         if own_index:
             idx.close()
@@ -355,7 +362,7 @@ def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max
 
 
 def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator", s: Settings,
-                idx: Index, on_token: Callable[[str], None] | None,
+                idx: Index, on_draft: Callable[[str], None] | None,
                 on_prompt: Callable[[str], None] | None, timings: dict[str, float],
                 t0: float, common: dict, use_grammar: bool, scored: Sequence[ScoredSentence] = (),
                 style: str = LLM_STYLE, support_threshold: float | None = None) -> Answer:
@@ -384,7 +391,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
     ensure = getattr(gen, "ensure_context", None)
     if ensure is not None:
         ensure(n_tokens + max_tokens)
-    result = gen.generate(prompt, max_tokens=max_tokens, grammar=grammar, on_token=on_token)
+    result = gen.generate(prompt, max_tokens=max_tokens, grammar=grammar, on_token=on_draft)
     timings.update(prompt_tokens=n_tokens, completion_tokens=result.completion_tokens,
                    ttft_ms=round((result.time_to_first_token_s or 0.0) * 1000, 1),
                    generation_ms=round(result.total_s * 1000, 1), tokens_per_s=round(result.tokens_per_s, 2),

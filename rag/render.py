@@ -101,15 +101,12 @@ def timing_block(answer: Answer) -> str:
 
 
 def after_stream(streamed: str, answer: Answer, style: Style) -> str:
-    """What to print once streaming ends: nothing but a newline when the streamed text is the
-    final answer; otherwise the final text (abstentions are not streamed, and citation checking
-    may have removed markers from an LLM's text)."""
+    """What to print once the answer was handed over: nothing but a newline when the streamed
+    text is the final answer (only checked text is ever streamed); otherwise the final text."""
+    del style
     if streamed and not answer.abstained and streamed.strip() == answer.answer.strip():
         return ""
-    if streamed:
-        # The streamed text was the model's draft: say plainly that it is not the answer.
-        return "\n" + style.dim("Checked answer (the text above is the model's unchecked draft):") + "\n" + answer.answer
-    return answer.answer
+    return ("\n" if streamed else "") + answer.answer
 
 
 def answer_footer(answer: Answer, style: Style, verbose: bool = False) -> str:

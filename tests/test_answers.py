@@ -32,6 +32,14 @@ def _n_of(answer, doc_id):
     return next(s.n for s in answer.sources if s.doc_id == doc_id)
 
 
+def test_the_models_unverified_draft_is_never_streamed(index):
+    gen = ScriptedGenerator(["The summit took place in June 2022 in Oslo [1]. It was sunny [2]."])
+    streamed, drafted = [], []
+    a = ask(Q, index=index, generator=gen, mode="llm", on_token=streamed.append, on_draft=drafted.append)
+    assert "Oslo" in "".join(drafted), "the raw tokens go to on_draft (progress, Ctrl-C)"
+    assert "Oslo" not in "".join(streamed) and "".join(streamed) == a.answer and a.fallback
+
+
 def test_llm_answer_with_valid_citation_is_checked_and_quoted(index):
     hits = index.search(Q, k=5)
     n = next(i for i, h in enumerate(hits, 1) if "To Lam" in h.text)

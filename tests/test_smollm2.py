@@ -83,7 +83,7 @@ def test_real_answer_is_verified_streamed_and_short(gen: LlamaGenerator, index) 
     streamed: list[str] = []
     a = ask(Q, index=index, generator=gen, mode="llm", k=5, on_token=streamed.append)
     assert a.mode == "llm" and a.model == "SmolLM2-135M-Instruct.Q4_1"
-    assert streamed, "the model's tokens are streamed"
+    assert "".join(streamed) == a.answer, "only the checked answer is streamed, never the model's draft"
     _assert_clean(a)
     assert a.timings["prompt_tokens"] <= PROMPT_BUDGET
     for key in ("prompt_tokens", "ttft_ms", "tokens_per_s", "generation_ms", "completion_tokens"):
