@@ -438,6 +438,10 @@ def run_chat(settings: Settings, *, verbose: bool = False, stdin: IO[str] | None
         read = input
     # History only for a person at a terminal: scripts piping questions in must not fill it.
     interactive = read is input and sys.stdin.isatty()
+    if interactive and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started from a script's background job, which ignores SIGINT (and children inherit
+        # that): at a terminal, Ctrl-C must still clear the line or stop an answer.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     chat = Chat(settings, verbose=verbose, out=out, read=read, generator=generator)
     try:
         chat.start()

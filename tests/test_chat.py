@@ -419,3 +419,23 @@ def test_ctrl_c_while_the_llm_writes(settings: Settings, seed_index: Path, minil
     # The model was the caller's: still open, and still answering.
     assert gen.generate(gen.render_chat("s", "u"), max_tokens=2).text
     gen.close()
+
+
+def test_ctrl_c_works_even_when_started_with_sigint_ignored(seed_index: Path, session_dir: Path) -> None:
+    """A script's background job ignores SIGINT and its children inherit that; `rag chat` at a
+    terminal must still clear the line on Ctrl-C (found when CI was launched that way)."""
+    env = {**os.environ, "RAG_HISTORY_FILE": str(session_dir / "hist-ign"), "RAG_MODELS_DIR": str(session_dir / "models"),
+           "NO_COLOR": "1", "TERM": "xterm", "HF_HUB_OFFLINE": "1"}
+    child = pexpect.spawn(sys.executable, ["-m", "rag.cli", "chat", "--index-dir", str(seed_index), "--mode", "extractive"],
+                          env=env, cwd=str(session_dir), encoding="utf-8", timeout=120, dimensions=(40, 200),
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        child.expect_exact(PROMPT)
+        child.send("a line never sent")
+        child.expect_exact("never sent")
+        child.sendintr()
+        child.expect_exact(PROMPT)
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
