@@ -155,7 +155,7 @@ def test_conversation_feeds_the_rewrite_into_retrieval(index):
 
 
 def test_extractive_answerer_meets_the_dev_set_bar(index):
-    """The figures the README states: containment >= 80%, gold citations >= 90%, abstain on both."""
+    """A smoke bar on the seeds (not a tuning target): containment >= 75%, gold citations >= 90%, abstain on both."""
     rows = [json.loads(line) for line in (SEEDS / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
     contained = gold_cited = answerable = 0
     for r in rows:
