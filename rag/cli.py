@@ -260,7 +260,7 @@ def _check(index_dir: Path, as_json: bool) -> None:
 
 
 def _distinct(report: Any) -> str:
-    """", from 2 distinct texts" when identical chunk texts were embedded once for many chunks."""
+    """" from 2 distinct texts" when identical chunk texts were embedded once for many chunks."""
     ran = getattr(report, "embedded_texts", 0)
     return f" from {ran} distinct texts" if 0 < ran < report.embedded_chunks else ""
 
