@@ -19,7 +19,6 @@ uncited pages; figures are printed per split.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rag.evaluation import load_questions  # noqa: E402
+from rag.evaluation.datasets import source_splits  # noqa: E402
 from rag.ingest import load_documents  # noqa: E402
 
 # Shapes of furniture, matched on a whole paragraph (case-insensitive). Short paragraphs only:
@@ -76,15 +77,7 @@ def main() -> None:
     args = ap.parse_args()
 
     result = load_documents([args.articles])
-    split: dict[str, str] = {}
-    if args.questions:
-        for line in args.questions.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                q = json.loads(line)
-                part = "dev" if q["id"] < args.split_before else "test"
-                for source in q.get("sources", []):
-                    if split.get(source) != "dev":
-                        split[source] = part
+    split = source_splits(load_questions(args.questions), args.split_before) if args.questions else {}
     flagged: dict[str, list[tuple[str, str]]] = {}
     per_split: dict[str, Counter[str]] = {}
     short_unflagged: list[tuple[str, str]] = []

@@ -12,7 +12,6 @@ shows the dateline each date came from, so that it can be checked against the pa
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rag.evaluation import load_questions  # noqa: E402
+from rag.evaluation.datasets import source_splits  # noqa: E402
 from rag.ingest import load_documents  # noqa: E402
 from rag.ingest.dates import find_dateline  # noqa: E402
 from rag.ingest.text import normalize_text  # noqa: E402
@@ -37,16 +38,7 @@ def main() -> None:
     t0 = time.perf_counter()
     result = load_documents([args.articles])
     seconds = time.perf_counter() - t0
-    split: dict[str, str] = {}
-    if args.questions:
-        for line in args.questions.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                q = json.loads(line)
-                part = "dev" if q["id"] < args.split_before else "test"
-                for source in q.get("sources", []):
-                    # An article cited by both halves counts as dev: it was seen while tuning.
-                    if split.get(source) != "dev":
-                        split[source] = part
+    split = source_splits(load_questions(args.questions), args.split_before) if args.questions else {}
     groups: dict[str, list] = {}
     for doc in result.documents:
         groups.setdefault(split.get(doc.id, "all"), []).append(doc)

@@ -333,7 +333,7 @@ class Chat:
         self.last = answer
 
     def _show(self, answer: Answer) -> None:
-        text = after_stream(self.turn.streamed, answer, self.style)
+        text = after_stream(self.turn.streamed, answer)
         self.say(text if text else "")
         footer = answer_footer(answer, self.style, verbose=self.verbose)
         if footer:

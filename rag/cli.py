@@ -36,7 +36,7 @@ IndexDirOpt = typer.Option(None, "--index-dir", help="Index folder [env: RAG_IND
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks on errors.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of text.")
 KOpt = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve.")
-ModeOpt = typer.Option("auto", "--mode", help="auto (the LLM when one is downloaded) | llm | extractive.")
+ModeOpt = typer.Option("auto", "--mode", help="auto (the recommended LLM once downloaded, else extractive) | llm (any present LLM) | extractive.")
 ModelOpt = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf.")
 RetrievalOpt = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid.")
 SinceOpt = typer.Option(None, "--since", help="Only articles published on or after this date (YYYY-MM-DD).")
@@ -133,7 +133,7 @@ def index(
     embedder: Optional[str] = typer.Option(None, "--embedder", help="sentence-transformers model name or path [default: all-MiniLM-L6-v2, bundled]."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Re-embed everything (needed to change embedder; repairs any damage)."),
     check: bool = typer.Option(False, "--check", help="Verify the index (manifest, SQLite, vectors, hashes); change nothing."),
-    compact: bool = typer.Option(False, "--compact", help="Fold recent updates into the main vector file."),
+    compact: bool = typer.Option(False, "--compact", help="Fold recent updates into the main vector and lexical files."),
     store: Optional[str] = StoreOpt,
     ray: Optional[str] = typer.Option(None, "--ray", help="Embed on a Ray cluster: auto (the running one, else a "
                                       "local one) | local | HOST:PORT | ray://HOST:10001 (needs the scale extra)."),
@@ -452,7 +452,7 @@ def ask(
         if as_json:
             print(_to_json(answer))
             return
-        print(after_stream("".join(streamed), answer, style))
+        print(after_stream("".join(streamed), answer))
         if show_prompt and answer.prompt is None:
             print(style.dim("(no prompt: the extractive answerer does not use an LLM)"))
         footer = answer_footer(answer, style, verbose=verbose)

@@ -72,8 +72,6 @@ class Scorer:
 
 
 SCORER = Scorer()
-ABSTAIN_THRESHOLD = SCORER.abstain  # the same threshold, by its former name
-SECOND_SENTENCE_RATIO = 0.95
 ANSWER_POOL = 10  # passages whose sentences an extractive answer is chosen from (Scorer.rank_*)
 MAX_QUESTION_CHARS = 2000
 
@@ -409,24 +407,10 @@ def proximity(text: str, q_words: Sequence[str], expand: dict[str, set[str]]) ->
     return min(1.0, len(kinds) / best)
 
 
-def compose(scored: Sequence[ScoredSentence], max_sentences: int = 1) -> list[ScoredSentence]:
-    """The best sentence; with `max_sentences` 2, also the next best from another passage when it
-    ranks nearly as well. One by default: on the RealTime QA dev weeks a second sentence added no
-    gold answer (12 of 27 either way) and only cited more passages."""
-    if not scored:
-        return []
-    chosen = [scored[0]]
-    for s in scored[1:]:
-        if len(chosen) >= max_sentences or s.rank < SECOND_SENTENCE_RATIO * scored[0].rank:
-            break
-        if all(s.hit != c.hit for c in chosen) and not _same(s.text, chosen):
-            chosen.append(s)
-    return chosen
-
-
-def _same(text: str, chosen: Sequence[ScoredSentence]) -> bool:
-    a = set(content_words(text))
-    return any(len(a & set(content_words(c.text))) / max(len(a), 1) > 0.7 for c in chosen)
+def compose(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
+    """The sentence that answers: the best ranked. One only: on the RealTime QA dev weeks a second
+    sentence from another passage added no gold answer (12 of 27 either way) and cited more."""
+    return list(scored[:1])
 
 
 def idf_from_counts(doc_freq: Callable[[Sequence[str]], dict[str, int]], n_docs: int

@@ -494,7 +494,8 @@ def _is_http_error(e: Exception) -> bool:
     return module in {"httpx", "httpx2", "httpcore", "httpcore2", "requests", "urllib3"}
 
 
-def _sha256_of(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_HASH_CHUNK):
@@ -508,7 +509,7 @@ def _problem(path: Path, size: int | None, sha256: str | None) -> str | None:
     if size is not None and actual_size != size:
         return f"size mismatch: expected {size} bytes, got {actual_size}"
     if sha256 is not None:
-        actual = _sha256_of(path)
+        actual = file_sha256(path)
         if actual != sha256:
             return f"checksum mismatch: expected sha256 {sha256}, got {actual}"
     return None

@@ -14,7 +14,6 @@ ONNX file's own sha256, which is checked every time the file is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import ModelError
+from .models import file_sha256
 
 BACKEND = "onnx-int8"
 RECIPE = 1  # bump when the export or quantization steps change: cached files are then remade
@@ -33,14 +33,6 @@ SOURCE_WEIGHTS = "model.safetensors"
 
 Progress = Callable[[int, int], None]
 COUNT_CACHE = 20_000  # texts whose token count is remembered (cleared when full)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cache_dirs(model_dir: Path) -> list[Path]:
@@ -57,11 +49,30 @@ def _valid(folder: Path, source: Path) -> bool:
         if rec.get("recipe") != RECIPE:
             return False
         if (rec.get("source_size"), rec.get("source_mtime_ns")) != (st.st_size, st.st_mtime_ns):
-            if rec.get("source_sha256") != _sha256(source):
+            if rec.get("source_sha256") != file_sha256(source):
                 return False
-        return rec.get("onnx_sha256") == _sha256(folder / ONNX_FILE)
+        onnx = folder / ONNX_FILE
+        ost = onnx.stat()
+        if (rec.get("onnx_size"), rec.get("onnx_mtime_ns")) == (ost.st_size, ost.st_mtime_ns):
+            return True  # as recorded: hashing 60 MB on every `rag ask` would cost ~45 ms
+        if rec.get("onnx_sha256") != file_sha256(onnx):
+            return False
+        _remember_stat(folder, rec, ost)
+        return True
     except (OSError, ValueError):
         return False
+
+
+def _remember_stat(folder: Path, rec: dict, ost: os.stat_result) -> None:
+    """Record the checked file's size and mtime, so later opens need not hash it (best effort:
+    a read-only cache is simply hashed each time)."""
+    rec = {**rec, "onnx_size": ost.st_size, "onnx_mtime_ns": ost.st_mtime_ns}
+    try:
+        tmp = folder / (RECORD_FILE + ".tmp")
+        tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, folder / RECORD_FILE)
+    except OSError:
+        pass
 
 
 def find_onnx(model_dir: Path) -> Path | None:
@@ -146,9 +157,11 @@ def export_int8(model_dir: Path, folder: Path) -> Path:
         logging.getLogger().setLevel(quiet)
         st = source.stat()
         record = {"recipe": RECIPE, "backend": BACKEND, "source": str(source),
-                  "source_sha256": _sha256(source), "source_size": st.st_size,
-                  "source_mtime_ns": st.st_mtime_ns, "onnx_sha256": _sha256(int8)}
+                  "source_sha256": file_sha256(source), "source_size": st.st_size,
+                  "source_mtime_ns": st.st_mtime_ns, "onnx_sha256": file_sha256(int8)}
         os.replace(int8, folder / ONNX_FILE)
+        ost = (folder / ONNX_FILE).stat()
+        record.update(onnx_size=ost.st_size, onnx_mtime_ns=ost.st_mtime_ns)
         (folder / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return folder / ONNX_FILE
 

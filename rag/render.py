@@ -100,10 +100,9 @@ def timing_block(answer: Answer) -> str:
     return " | ".join(parts)
 
 
-def after_stream(streamed: str, answer: Answer, style: Style) -> str:
+def after_stream(streamed: str, answer: Answer) -> str:
     """What to print once the answer was handed over: nothing but a newline when the streamed
     text is the final answer (only checked text is ever streamed); otherwise the final text."""
-    del style
     if streamed and not answer.abstained and streamed.strip() == answer.answer.strip():
         return ""
     return ("\n" if streamed else "") + answer.answer

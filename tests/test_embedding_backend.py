@@ -111,8 +111,8 @@ def test_cache_record_is_checked_by_hash(tmp_path: Path, monkeypatch: pytest.Mon
     folder.mkdir()
     (folder / ob.ONNX_FILE).write_bytes(b"onnx bytes")
     st = source.stat()
-    record = {"recipe": ob.RECIPE, "source_sha256": ob._sha256(source), "source_size": st.st_size,
-              "source_mtime_ns": st.st_mtime_ns, "onnx_sha256": ob._sha256(folder / ob.ONNX_FILE)}
+    record = {"recipe": ob.RECIPE, "source_sha256": ob.file_sha256(source), "source_size": st.st_size,
+              "source_mtime_ns": st.st_mtime_ns, "onnx_sha256": ob.file_sha256(folder / ob.ONNX_FILE)}
     (folder / ob.RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
     monkeypatch.setattr(ob, "_cache_dirs", lambda model_dir: [model_dir / "onnx"])
     assert ob.find_onnx(source.parent) == folder / ob.ONNX_FILE

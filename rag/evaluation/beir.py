@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import metrics as M
 from ..config import DEFAULT_EMBEDDER
 from ..errors import InputError
+from ..models import file_sha256
 from .datasets import BeirData, load_beir
 from .report import RUNS_ROOT, RunResult, environment, finish_run, make_out_dir
 from .runner import ProgressFn
@@ -67,14 +68,6 @@ def _index_chunked(data: BeirData, index_root: Path, index_dir: Path, embedder: 
             "problem_examples": [p.message for p in report.problems[:3]]}
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder: "Embedder | str | None",
                     progress: ProgressFn | None) -> dict[str, Any]:
     """Index one passage per document, embedded as `(title + " " + text).strip()` like BEIR's
@@ -88,7 +81,7 @@ def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder
     from ..types import Chunk, Document
 
     fingerprint = {"dataset": data.name, "setup": "passage", "format": PASSAGE_FORMAT,
-                   "corpus_sha256": _file_sha256(corpus_path)}
+                   "corpus_sha256": file_sha256(corpus_path)}
     with IndexLock(index_dir):
         base = current_generation(index_dir) if index_dir.exists() else None
         manifest = read_manifest(base) if base is not None else None

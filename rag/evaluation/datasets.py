@@ -171,3 +171,15 @@ def select_questions(questions: Sequence[Question], ids_before: str | None = Non
     if not out:
         raise InputError(f"no question id is in the range asked for (before {ids_before!r}, from {ids_from!r})")
     return out
+
+
+def source_splits(questions: Sequence[Question], ids_before: str) -> dict[str, str]:
+    """Each source document's split: "dev" when a question with an id before `ids_before` cites
+    it (an article cited by both halves was seen while tuning), else "test"."""
+    split: dict[str, str] = {}
+    for q in questions:
+        part = "dev" if q.id < ids_before else "test"
+        for source in q.sources:
+            if split.get(source) != "dev":
+                split[source] = part
+    return split
