@@ -67,6 +67,10 @@ def _run(debug: bool, fn: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         _stderr("interrupted")
         raise typer.Exit(130)
+    except BrokenPipeError:
+        # The reader went away (`rag ask ... | head -1`): not an error; stop writing quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0)
     except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into a message
         if debug:
             raise
