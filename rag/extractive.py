@@ -120,15 +120,43 @@ class ScoredSentence:
     rank: float = 0.0  # the order of the list (`Scorer.rank_*`); answerability stays `score`
 
 
+_WH = re.compile(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
+# A question's sentences: not split after an initial ("Daniel K. Inouye") or a title ("Mr. Lam").
+_QUESTION_SENTENCE = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bM[rs]\.)(?<!\bDr\.)(?<!\bMrs\.)\s+(?=[A-Z\"“])")
+
+
+def question_parts(question: str) -> tuple[list[str], list[str]]:
+    """The question's sentences that ask (they end in "?" or hold a question word) and those that
+    only set it up ("Dick Cheney died this week. Under which president did he serve?")."""
+    parts = [p for p in _QUESTION_SENTENCE.split(question.strip()) if p]
+    asking = [p for p in parts if p.rstrip().endswith("?")] or [p for p in parts if _WH.search(p)] or parts
+    return asking, [p for p in parts if p not in asking]
+
+
 def answer_type(question: str) -> str | None:
-    """The kind of thing the question asks for: "date", "amount", "name", or None."""
-    q = question.lower().strip()
-    if re.search(r"^(when)\b|\b(what|which|in which|in what) (year|month|date|day|decade)\b|\bwhen\b.*\?$", q):
+    """The kind of thing the question asks for: "date", "amount", "name", or None. Decided by the
+    first question word of the sentence that asks, so that a later subordinate "when" ("Which
+    country was hit hardest when the storm ...?") does not turn a name question into a date one."""
+    asking, _ = question_parts(question)
+    q = (asking[0] if asking else question).lower()
+    m = _WH.search(q)
+    if not m:
+        return None
+    wh, rest = m.group(0), q[m.end():].lstrip()
+    if wh == "when":
         return "date"
-    if re.search(r"\bhow (much|many|large|big|long|far|old|tall|high|deep|fast)\b|"
-                 r"\b(what|which) (amount|number|percentage|share|sum|price|total|age)\b", q):
+    if wh in ("who", "whom", "whose", "where"):
+        return "name"
+    if wh == "why":
+        return None
+    if wh == "how":
+        return "amount" if re.match(r"(?:much|many|large|big|long|far|old|tall|high|deep|fast)\b", rest) else None
+    if re.match(r"(?:year|month|date|day|decade)\b", rest):
+        return "date"
+    if re.match(r"(?:amount|number|percentage|share|sum|price|total|age)\b", rest):
         return "amount"
-    if re.search(r"\bwhat (is|was|are|were) (the|its|their|his|her) names?\b|^(who|whom|whose|where)\b|\b(who|whom|whose|where)\b.*\?$|\b(which|what)\s+(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", q):
+    if re.match(r"(?:is|was|are|were) (?:the|its|their|his|her) names?\b", rest) or \
+            re.match(r"(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", rest):
         return "name"
     return None
 
@@ -218,21 +246,17 @@ def question_words(question: str) -> list[str]:
 
 
 BACKGROUND_WEIGHT = 0.5  # a word only in a question's set-up sentence counts half
-_WH = re.compile(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
 
 
 def background_words(question: str) -> set[str]:
     """Words only in the set-up of a question of several sentences ("Dick Cheney died this week.
     Under which president did he serve?"): the sentence that asks (it holds the question word or
     the question mark) says what the answer must state; the set-up only says where to look."""
-    parts = [p for p in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“])", question.strip()) if p]
-    if len(parts) < 2:
-        return set()
-    asking = [p for p in parts if p.rstrip().endswith("?") or _WH.search(p)]
-    if not asking or len(asking) == len(parts):
+    asking, setup = question_parts(question)
+    if not setup:
         return set()
     asked = {w for p in asking for w in content_words(p)}
-    return {w for p in parts if p not in asking for w in content_words(p)} - asked
+    return {w for p in setup for w in content_words(p)} - asked
 
 
 def unknown_names(question: str, doc_freq: Callable[[Sequence[str]], dict[str, int]]) -> list[str]:

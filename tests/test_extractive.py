@@ -3,7 +3,7 @@ sentence needs, the marked answer phrase, and citations checked (not assumed) by
 
 from __future__ import annotations
 
-from rag.extractive import (answer_phrase, answer_type, extractive_answer, is_statement, score_sentences,
+from rag.extractive import (answer_phrase, answer_type, background_words, extractive_answer, is_statement, score_sentences,
                             with_context)
 from rag.types import Hit
 
@@ -59,6 +59,10 @@ def test_the_answer_phrase_is_marked_without_the_questions_own_words() -> None:
     assert answer_type("When did the court issue the warrant?") == "date"
     assert answer_type("How many inmates escaped?") == "amount"
     assert answer_type("Which religious leader spoke?") == "name"
+    # The first question word of the asking sentence decides, not a later subordinate "when".
+    assert answer_type("Which country was hit hardest when the storm crossed the sea?") == "name"
+    assert answer_type("The bank cut rates. To their lowest level in how many years?") == "amount"
+    assert answer_type("A storm hit the coast. When did it make landfall?") == "date"
     s = "Vietnamese President To Lam welcomed Putin in Hanoi on Thursday."
     a, b = answer_phrase(s, "Which Vietnamese president welcomed Putin in Hanoi?")
     assert s[a:b] == "To Lam"
@@ -122,3 +126,9 @@ def test_an_answer_other_articles_repeat_ranks_first_and_its_passage_is_shown() 
     assert renumbered[0].hit == 1 and all(s.hit < len(shown) for s in renumbered)
     check = extractive_answer(q, renumbered, shown)
     assert "Jamaica" in check.text and check.text.rstrip().endswith("[2]")
+
+
+def test_a_question_is_not_split_after_an_initial() -> None:
+    # "Daniel K. Inouye" is one name in one sentence: nothing in it is set-up.
+    assert background_words("Which professor at the Daniel K. Inouye Center commented on the visit?") == set()
+    assert background_words("Dick Cheney died this week. Under which president did he serve?") >= {"cheney", "die"}
