@@ -28,9 +28,11 @@ answers (a candidate of the asked kind) is marked with `**`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, replace
+from importlib import resources
 from typing import Callable, NamedTuple, Sequence
 
 from .chunking import split_sentences
@@ -133,10 +135,14 @@ def question_parts(question: str) -> tuple[list[str], list[str]]:
     return asking, [p for p in parts if p not in asking]
 
 
+PLACE_KINDS = ("country", "state")
+
+
 def answer_type(question: str) -> str | None:
-    """The kind of thing the question asks for: "date", "amount", "name", or None. Decided by the
-    first question word of the sentence that asks, so that a later subordinate "when" ("Which
-    country was hit hardest when the storm ...?") does not turn a name question into a date one."""
+    """The kind of thing the question asks for: "date", "amount", "country", "state" (of the
+    United States), another "name", or None. Decided by the first question word of the sentence
+    that asks, so that a later subordinate "when" ("Which country was hit hardest when the storm
+    ...?") does not turn a name question into a date one."""
     asking, _ = question_parts(question)
     q = (asking[0] if asking else question).lower()
     m = _WH.search(q)
@@ -155,6 +161,10 @@ def answer_type(question: str) -> str | None:
         return "date"
     if re.match(r"(?:amount|number|percentage|share|sum|price|total|age)\b", rest):
         return "amount"
+    if re.match(r"(?:countr(?:y|ies)|nations?)\b", rest):
+        return "country"
+    if re.match(r"(?:u\.?s\.?\s+)?states?\b(?![-’'])", rest):
+        return "state"
     if re.match(r"(?:is|was|are|were) (?:the|its|their|his|her) names?\b", rest) or \
             re.match(r"(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", rest):
         return "name"
@@ -167,6 +177,9 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[in
     if kind is None:
         return []
     qwords = {w.lower() for w in re.findall(r"\w+", question)}
+    if kind in PLACE_KINDS:
+        return [(m.start(), m.end()) for m in place_names(kind).finditer(sentence)
+                if not all(_in_question(w.lower(), qwords) for w in re.findall(r"\w+", m.group(0)))]
     if kind == "date":
         found = list(_DATE.finditer(sentence))
     elif kind == "amount":
@@ -191,6 +204,20 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[in
         end = m.end() if new[-1] is words[-1] else m.start() + new[-1].end()
         out.append((start, end))
     return out
+
+
+@functools.cache
+def place_names(kind: str) -> re.Pattern[str]:
+    """The names of the places of one kind ("country", "state"), from `places.toml` (data: world
+    knowledge, not article words), as one case-sensitive whole-word pattern, longest names first."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    data = tomllib.loads(resources.files(__package__).joinpath("places.toml").read_text(encoding="utf-8"))
+    names = sorted({n for group in data[{"country": "countries", "state": "states"}[kind]] for n in group},
+                   key=len, reverse=True)
+    return re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
 
 
 _APPOSITION = re.compile(r"([\w’'-]+)[”\"’']?\s*[,(—–-][”\"’']?\s*[“\"‘']?(?:the\s+|an?\s+)?$", re.IGNORECASE)

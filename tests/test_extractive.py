@@ -60,7 +60,7 @@ def test_the_answer_phrase_is_marked_without_the_questions_own_words() -> None:
     assert answer_type("How many inmates escaped?") == "amount"
     assert answer_type("Which religious leader spoke?") == "name"
     # The first question word of the asking sentence decides, not a later subordinate "when".
-    assert answer_type("Which country was hit hardest when the storm crossed the sea?") == "name"
+    assert answer_type("Which country was hit hardest when the storm crossed the sea?") == "country"
     assert answer_type("The bank cut rates. To their lowest level in how many years?") == "amount"
     assert answer_type("A storm hit the coast. When did it make landfall?") == "date"
     s = "Vietnamese President To Lam welcomed Putin in Hanoi on Thursday."
@@ -132,3 +132,15 @@ def test_a_question_is_not_split_after_an_initial() -> None:
     # "Daniel K. Inouye" is one name in one sentence: nothing in it is set-up.
     assert background_words("Which professor at the Daniel K. Inouye Center commented on the visit?") == set()
     assert background_words("Dick Cheney died this week. Under which president did he serve?") >= {"cheney", "die"}
+
+
+def test_a_country_question_marks_a_country_not_any_name() -> None:
+    question = "Which country did the president visit before arriving in Hanoi?"
+    assert answer_type(question) == "country"
+    s = "Ties date back to the Soviet Union, which was Hanoi's largest arms supplier, a position Russia still holds."
+    a, b = answer_phrase(s, question)
+    assert s[a:b] == "Russia"
+    # A sentence without any country has no candidate of the asked kind.
+    assert answer_phrase("The president met General Secretary Trong in Hanoi.", question) is None
+    assert answer_type("Which US state banned the additive?") == "state"
+    assert answer_type("Which state-owned firm won the bid?") == "name"
