@@ -91,7 +91,9 @@ _NOT_A_NAME = re.compile(rf"(?:{_MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)
                          r"For|So|Yet|Still|Also|Meanwhile|According|Last|Next|Since|Despite|"
                          r"Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gov|Gen|St|Jr|Sr))(?:\s+\d.*)?")
 _OPENING_MARKS = "\"“‘'([ -—–"
-_NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:[A-Z][\w’'-]+|[A-Z]\.|(?:of|the|de|van|bin|al)(?=\s+[A-Z])))*")
+# A name: capitalised words, initials ("K."), abbreviations ("U.S."), and the small words inside names.
+_NAME = re.compile(r"\b(?:[A-Z]\.(?:[A-Z]\.)+|[A-Z][\w’'-]+)"
+                   r"(?:\s+(?:[A-Z]\.(?:[A-Z]\.)+|[A-Z][\w’'-]+|[A-Z]\.|(?:of|the|de|van|bin|al)(?=\s+[A-Z])))*")
 
 # A sentence that opens by referring back needs the one before it to stand alone.
 _REFERS_BACK = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Their|This|That|These|Those|There|"
@@ -192,6 +194,9 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[in
     out = []
     for m in found:
         words = [w for w in re.finditer(r"[\w’'-]+", m.group(0))]
+        first = words[0]
+        if kind == "name" and len(words) > 1 and first.group(0) in ("The", "A", "An"):
+            words = words[1:]  # "The U.S." is "U.S."
         new = [w for w in words if not ((kind == "name" and w.group(0).islower())
                                         or _in_question(re.sub(r"[’']s$", "", w.group(0).lower()), qwords))]
         if not new:
@@ -200,7 +205,7 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[in
             continue  # a name ends in its head: "Russian President Vladimir Putin" is the asked-about Putin
         if kind == "name" and _renames_question_word(sentence, m.start(), qwords):
             continue  # "ASEAN, the Association of Southeast Asian Nations": the question's own term
-        start = m.start() if new[0] is words[0] else m.start() + new[0].start()
+        start = m.start() if new[0] is first else m.start() + new[0].start()
         end = m.end() if new[-1] is words[-1] else m.start() + new[-1].end()
         out.append((start, end))
     return out
