@@ -25,7 +25,7 @@ from .errors import InputError, ModelError
 from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, answer_passages,
                          answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of,
                          unknown_names)
-from .retrieval import DateFilter, Index, open_index
+from .retrieval import DateFilter, Index, diversified, open_index
 from .store import STOPWORDS
 from .types import Answer, Hit, LeftOut, Source
 from .when import parse_date, question_window, today
@@ -196,6 +196,7 @@ def ask(
         hits = idx.search(standalone, k=pool, retrieval=s.retrieval, dates=_narrowed(asked, window))
         if not hits:
             hits = idx.search(standalone, k=pool, retrieval=s.retrieval, dates=asked)
+        hits = diversified(hits, s.k)
         timings["retrieval_ms"] = _ms(t)
 
         t = time.perf_counter()

@@ -255,6 +255,23 @@ def fuse(dense: list[tuple[Any, float]], lexical: list[tuple[Any, float]],
     return [(i, s, d.get(i), lx.get(i)) for i, s in scored]
 
 
+def diversified(hits: Sequence[Hit], k: int, per_document: int = 2) -> list[Hit]:
+    """The hits reordered so that the first `k` hold at most `per_document` passages of one
+    document (the best ones), the others following in their order. Neighbouring passages of one
+    article share a sentence and mostly say the same; a reader checking an answer is better served
+    by another article than by a third passage of the first one."""
+    first: list[Hit] = []
+    later: list[Hit] = []
+    count: dict[str, int] = {}
+    for h in hits:
+        if len(first) < k and count.get(h.doc_id, 0) < per_document:
+            first.append(h)
+            count[h.doc_id] = count.get(h.doc_id, 0) + 1
+        else:
+            later.append(h)
+    return first + later
+
+
 def _best_per_doc(ranked: list[tuple[int, float]], rows: dict[int, ChunkRow]) -> list[tuple[str, float]]:
     best: dict[str, float] = {}
     for rowid, score in ranked:  # best first, so the first passage of a document is its best

@@ -144,3 +144,16 @@ def test_a_country_question_marks_a_country_not_any_name() -> None:
     assert answer_phrase("The president met General Secretary Trong in Hanoi.", question) is None
     assert answer_type("Which US state banned the additive?") == "state"
     assert answer_type("Which state-owned firm won the bid?") == "name"
+
+
+def test_the_passages_shown_hold_at_most_two_of_one_article() -> None:
+    from rag.retrieval import diversified
+
+    def hit(doc: str, n: int) -> Hit:
+        return Hit(chunk_id=f"{doc}#{n}", doc_id=doc, title=doc, text=f"{doc} passage {n}.", start=0, end=1,
+                   score=1.0 - n / 10)
+
+    hits = [hit("a", 0), hit("a", 1), hit("a", 2), hit("b", 0), hit("a", 3), hit("c", 0)]
+    order = [h.chunk_id for h in diversified(hits, k=4)]
+    assert order == ["a#0", "a#1", "b#0", "c#0", "a#2", "a#3"]  # nothing is lost, only reordered
+    assert [h.chunk_id for h in diversified(hits, k=2)] == [h.chunk_id for h in hits]
