@@ -1,8 +1,11 @@
 """Fit the extractive answerer on a question split: the sentence ranker and the abstention threshold.
 
-    python benchmarks/bench_answers.py INDEX_DIR QUESTIONS.jsonl --ids-before 20251114
+    python benchmarks/bench_answers.py INDEX_DIR QUESTIONS.jsonl --ids-before 20251114 \
+        [--also OTHER_INDEX_DIR OTHER_QUESTIONS.jsonl ...]
 
-Run it on the dev split only; report with `rag eval` on the held-out split.
+Run it on dev splits only; report with `rag eval` on the held-out splits. `--also` adds another
+index and its dev questions (e.g. the seeds index and benchmarks/data/seeds_fresh_dev.jsonl) to the
+threshold's fit; the ranker is fitted on the first set alone.
 
 Retrieves once per question (as `rag.pipeline.ask` does: the question's `as_of`, `ANSWER_POOL`
 passages), scores the sentences with `rag.extractive.score_sentences`, then:
@@ -38,7 +41,8 @@ from rag.extractive import (ANSWER_POOL, SCORER, answerability, idf_from_counts,
                             unknown_names)
 from rag.metrics import contains_answer  # noqa: E402
 from rag.pipeline import DateFilter, _narrowed  # noqa: E402
-from rag.retrieval import open_index  # noqa: E402
+from rag.pipeline import _publishers  # noqa: E402
+from rag.retrieval import diversified, open_index  # noqa: E402
 from rag.when import question_window  # noqa: E402
 
 FEATURES = ("words", "words*vote", "words*lead")
@@ -67,26 +71,34 @@ def main() -> None:
     ap.add_argument("questions")
     ap.add_argument("--ids-before")
     ap.add_argument("--ids-from")
+    ap.add_argument("--also", nargs=2, action="append", default=[], metavar=("INDEX_DIR", "QUESTIONS"),
+                    help="another index and its dev questions, pooled into the threshold's fit")
+    ap.add_argument("--k", type=int, default=5, help="passages shown (the pipeline's k)")
     ap.add_argument("--l2", type=float, default=0.1)
     ap.add_argument("--max-false-abstention", type=float, default=0.05)
     args = ap.parse_args()
-    qs = select_questions(load_questions(args.questions), args.ids_before, args.ids_from)
-    idx = open_index(args.index_dir)
-    idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
     groups, by_score, answerable_best, unanswerable_best = [], 0, [], []
-    for q in qs:
-        window = question_window(q.question, q.as_of) if q.as_of else DateFilter()
-        hits = idx.search(q.question, k=ANSWER_POOL, dates=_narrowed(DateFilter(), window)) or \
-            idx.search(q.question, k=ANSWER_POOL)
-        scored = score_sentences(q.question, hits, None, idf)
-        best = 0.0 if unknown_names(q.question, idx.reader.doc_freq) else answerability(scored)
-        (answerable_best if q.answerable else unanswerable_best).append(best)
-        if not (q.answerable and q.answers and scored):
-            continue
-        y = np.array([contains_answer(s.text, q.answers) for s in scored], float)
-        x = np.array([[s.words, s.words * s.vote, s.words * s.lead] for s in scored], float)
-        by_score += bool(y[int(np.argmax([s.score for s in scored]))])
-        groups.append((x, y))
+    sets = [(args.index_dir, select_questions(load_questions(args.questions), args.ids_before, args.ids_from))]
+    sets += [(index_dir, load_questions(questions)) for index_dir, questions in args.also]
+    for n_set, (index_dir, qs) in enumerate(sets):
+        idx = open_index(index_dir)
+        idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
+        publishers = _publishers(idx)
+        for q in qs:  # as rag.pipeline.ask does
+            window = question_window(q.question, q.as_of) if q.as_of else DateFilter()
+            hits = idx.search(q.question, k=ANSWER_POOL, dates=_narrowed(DateFilter(), window)) or \
+                idx.search(q.question, k=ANSWER_POOL)
+            hits = diversified(hits, args.k)
+            scored = score_sentences(q.question, hits, None, idf, publishers=publishers)
+            unknown = unknown_names(q.question, idx.reader.doc_freq, publishers)
+            best = 0.0 if unknown else answerability(scored)
+            (answerable_best if q.answerable else unanswerable_best).append(best)
+            if n_set or not (q.answerable and q.answers and scored):
+                continue
+            y = np.array([contains_answer(s.text, q.answers) for s in scored], float)
+            x = np.array([[s.words, s.words * s.vote, s.words * s.lead] for s in scored], float)
+            by_score += bool(y[int(np.argmax([s.score for s in scored]))])
+            groups.append((x, y))
     usable = [(x, y) for x, y in groups if y.any()]
     w = fit_logit(usable, args.l2)
     top1 = sum(bool(y[int(np.argmax(x @ w))]) for x, y in groups)
@@ -95,7 +107,7 @@ def main() -> None:
         rest = [g for j, g in enumerate(groups) if j != i and g[1].any()]
         loo += bool(y[int(np.argmax(x @ fit_logit(rest, args.l2)))])
     n = len(groups)
-    print(f"{len(qs)} questions, {n} answerable with sentences; a gold-bearing sentence exists for {len(usable)}")
+    print(f"{len(sets[0][1])} questions, {n} answerable with sentences; a gold-bearing sentence exists for {len(usable)}")
     print(f"first sentence holds the gold answer: by score {by_score}/{n}, ranker in-sample {top1}/{n}, "
           f"ranker leave-one-out {loo}/{n}")
     print("ranker weights:", json.dumps({f: round(float(v), 2) for f, v in zip(FEATURES, w)}),

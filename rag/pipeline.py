@@ -201,11 +201,12 @@ def ask(
 
         t = time.perf_counter()
         idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
-        scored = score_sentences(standalone, hits, None, idf)
+        publishers = _publishers(idx)
+        scored = score_sentences(standalone, hits, None, idf, publishers=publishers)
         timings["scoring_ms"] = _ms(t)
         best = answerability(scored)
         timings["answerability"] = round(best, 4)
-        unknown = unknown_names(standalone, idx.reader.doc_freq)
+        unknown = unknown_names(standalone, idx.reader.doc_freq, publishers)
         if unknown:
             best = 0.0
 
@@ -255,6 +256,12 @@ def check_question(question: str) -> None:
     if len(question) > MAX_QUESTION_CHARS:
         raise InputError(f"the question is {len(question):,} characters long; ask in at most "
                          f"{MAX_QUESTION_CHARS:,} (a question, not a document)")
+
+
+def _publishers(idx: Index) -> list[str]:
+    """The indexed documents' publishers, where the store can list them."""
+    publishers = getattr(idx.reader, "publishers", None)
+    return publishers() if callable(publishers) else []
 
 
 def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:

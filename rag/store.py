@@ -341,6 +341,7 @@ class IndexReader:
 
     def _open(self, gen: Path) -> None:
         self.gen = gen
+        self._publishers: list[str] | None = None
         self._leases: list[_Lease] = []
         self.conn: sqlite3.Connection | None = None
         self._leases.append(_Lease(gen / LEASE))
@@ -570,6 +571,13 @@ class IndexReader:
             for doc_id, date in self.conn.execute(f"SELECT doc_id, date FROM documents WHERE doc_id IN ({q})", part):
                 out[doc_id] = date or None
         return out
+
+    def publishers(self) -> list[str]:
+        """The distinct publisher names of the indexed documents (read once per reader)."""
+        if self._publishers is None:
+            self._publishers = [r[0] for r in self._sql(
+                "SELECT DISTINCT publisher FROM documents WHERE publisher IS NOT NULL AND publisher != ''")]
+        return self._publishers
 
     def documents(self) -> list[tuple[str, str, str, str | None]]:
         """(doc_id, title, sha256, canonical) for every document, sorted by id."""

@@ -157,3 +157,17 @@ def test_the_passages_shown_hold_at_most_two_of_one_article() -> None:
     order = [h.chunk_id for h in diversified(hits, k=4)]
     assert order == ["a#0", "a#1", "b#0", "c#0", "a#2", "a#3"]  # nothing is lost, only reordered
     assert [h.chunk_id for h in diversified(hits, k=2)] == [h.chunk_id for h in hits]
+
+
+def test_a_question_naming_an_indexed_outlet_is_not_about_an_unknown_name() -> None:
+    from rag.extractive import unknown_names, without_outlets
+
+    def doc_freq(words):  # the outlet's name was cleaned out of every passage
+        return {w: 0 if w in {"york", "sun", "zanzibar"} else 3 for w in words}
+
+    q = "What did Kim agree to supply, according to the New York Sun?"
+    assert unknown_names(q, doc_freq) == ["York", "Sun"]
+    assert unknown_names(q, doc_freq, ["The New York Sun"]) == []
+    assert unknown_names("What did Zanzibar supply?", doc_freq, ["The New York Sun"]) == ["Zanzibar"]
+    assert "Sun" not in without_outlets(q, ["The New York Sun"])
+    assert without_outlets("A new law", ["The New York Sun"]) == "A new law"

@@ -202,3 +202,16 @@ def test_a_question_set_is_skipped_but_other_records_are_a_problem(tmp_path: Pat
     assert [d.id for d in result.documents] == ["a.txt"]
     assert [Path(p.path).name for p in result.problems] == ["settings.jsonl"]
     assert "text" in result.problems[0].message
+
+
+def test_a_text_page_gets_its_publisher_from_the_name_its_copyright_notice_confirms(tmp_path: Path) -> None:
+    page = "\n\n".join([
+        "Harbour deal signed",
+        "The Example Courier",
+        GOOD_ARTICLE,
+        "© 2024 The Example Courier Company, LLC. All rights reserved.",
+    ])
+    (tmp_path / "a.txt").write_text(page, encoding="utf-8")
+    (doc,) = load_documents([tmp_path]).documents
+    assert doc.publisher == "The Example Courier"
+    assert "Example Courier" not in doc.text  # still furniture: out of the text, kept as data

@@ -182,6 +182,10 @@ def _make_document(
         raise FileProblem("has no article text" + (" (only a title line)" if title else ""))
     if not title:
         title = fallback_title(text)
+    if not publisher:
+        # A line the cleaner dropped as the publisher's name (confirmed by the page's own
+        # copyright notice): "according to The New York Sun" should find that page's outlet.
+        publisher = next((line for rule, line in report if rule == "site_name"), None)
     document = Document(
         id=doc_id,
         title=title,
