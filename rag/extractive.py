@@ -84,8 +84,10 @@ MAX_QUESTION_CHARS = 2000
 
 _MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
           r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
-_DATE = re.compile(rf"\b{_MONTHS}(?:\s+\d{{1,2}}\b(?:,?\s*\d{{4}})?|\s+\d{{4}})?|\b(?:1[89]\d\d|20\d\d)\b|"
-                   r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
+# Dates: "June 19, 2024", "June 19-20", "May 15 and 16", "March 2023", "19-20 June", "19 June 2024", a year, a weekday.
+_DATE = re.compile(rf"\b(?:\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+)?{_MONTHS}"
+                   rf"(?:\s+\d{{1,2}}\b(?:\s*(?:[-–]|and|&)\s*\d{{1,2}}\b)?(?:,?\s*\d{{4}})?|\s+\d{{4}})?|"
+                   r"\b(?:1[89]\d\d|20\d\d)\b|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
 _NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)"
 _AMOUNT = re.compile(r"(?:US)?\$\s?\d[\d,.]*(?:\s*(?:billion|million|trillion|thousand))?|"
                      r"\b\d[\d,.]*\s*(?:billion|million|trillion|thousand|per ?cent|percent|%)|\b\d[\d,.]*\b|"
@@ -164,7 +166,7 @@ def answer_type(question: str) -> str | None:
         return None
     if wh == "how":
         return "amount" if re.match(r"(?:much|many|large|big|long|far|old|tall|high|deep|fast)\b", rest) else None
-    if re.match(r"(?:year|month|date|day|decade)\b", rest):
+    if re.match(r"(?:year|month|date|day|decade)s?\b", rest):
         return "date"
     if re.match(r"(?:amount|number|percentage|share|sum|price|total|age)\b", rest):
         return "amount"
@@ -272,11 +274,14 @@ mention mentioned describe described happen happened kind type say tell told spe
 """.split())
 
 
+_FRAME_STEMS = frozenset(content_words(" ".join(QUESTION_FRAME)))  # compared after stemming: "called" -> "call"
+
+
 def question_words(question: str) -> list[str]:
     """The question's content words, without those that only frame it ("name", "called") and
     those only in a parenthesis: the context a follow-up carries over ("What did the embassy say
     (regarding Putin's visit)?") finds the passages, but the answer need not repeat it."""
-    words = [w for w in dict.fromkeys(content_words(question)) if w not in QUESTION_FRAME]
+    words = [w for w in dict.fromkeys(content_words(question)) if w not in _FRAME_STEMS]
     outside = set(content_words(re.sub(r"\([^()]*\)", " ", question)))
     asked = [w for w in words if w in outside]
     return asked or words

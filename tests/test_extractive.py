@@ -171,3 +171,19 @@ def test_a_question_naming_an_indexed_outlet_is_not_about_an_unknown_name() -> N
     assert unknown_names("What did Zanzibar supply?", doc_freq, ["The New York Sun"]) == ["Zanzibar"]
     assert "Sun" not in without_outlets(q, ["The New York Sun"])
     assert without_outlets("A new law", ["The New York Sun"]) == "A new law"
+
+
+def test_dates_in_either_order_and_plural_date_questions() -> None:
+    q = "On which dates did the summit take place?"
+    assert answer_type(q) == "date"
+    s = "The summit took place on 19-20 June, officials said."
+    a, b = answer_phrase(s, q)
+    assert s[a:b] == "19-20 June"
+    s = "Sources said it would take place on May 15 and 16."
+    a, b = answer_phrase(s, q)
+    assert s[a:b] == "May 15 and 16"
+
+
+def test_question_frame_words_are_compared_after_stemming() -> None:
+    from rag.extractive import question_words
+    assert question_words("What was his fanpage called?") == ["fanpag"]  # not "call" (a phone call)
