@@ -104,7 +104,7 @@ _NAME = re.compile(r"\b(?:[A-Z]\.(?:[A-Z]\.)+|[A-Z][\w’'-]+)"
 
 # A sentence that opens by referring back needs the one before it to stand alone.
 _REFERS_BACK = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Their|This|That|These|Those|There|"
-                          r"But|And|However|Yet|Still|Also|So|Meanwhile|Instead|The (?:move|decision|"
+                          r"But|And|However|Yet|Still|Also|So|Therefore|Thus|Hence|Meanwhile|Instead|The (?:move|decision|"
                           r"announcement|company|group|agency|official|statement|report|plan|deal))\b")
 # Captions and credits: "(Photo by ...)", "Photo: ...", "Image credit ...".
 _CREDIT = re.compile(r"\b(?:photo(?:graph)?s?|images?|pictures?|credit|illustration)\s*(?:by|:|/|credit)|"
@@ -506,8 +506,9 @@ def idf_from_counts(doc_freq: Callable[[Sequence[str]], dict[str, int]], n_docs:
 
 def with_context(chosen: ScoredSentence, hits: Sequence[Hit], question: str) -> list[Sentence]:
     """The chosen sentence with what it needs to stand alone, from its own passage: the sentence
-    before it when it opens by referring back, the sentence after it when the asked-for kind of
-    thing is not in it but is in the next one."""
+    before it when it opens by referring back; the sentence after it when the asked-for kind of
+    thing is not in it but is in the next one, or when the next one continues it (opens by
+    referring back) and holds a word of the question that the chosen one lacks."""
     own = [s for s in sentences_of([hits[chosen.hit]])]
     own = [Sentence(s.text, chosen.hit, s.start, s.end, s.statement) for s in own]
     at = next((i for i, s in enumerate(own) if s.start == chosen.start), None)
@@ -517,9 +518,13 @@ def with_context(chosen: ScoredSentence, hits: Sequence[Hit], question: str) -> 
     if _REFERS_BACK.match(chosen.text) and at > 0 and own[at - 1].statement:
         out.insert(0, own[at - 1])
     kind = answer_type(question)
-    if kind and not _has_type(chosen.text, kind, question) and at + 1 < len(own) \
-            and own[at + 1].statement and _has_type(own[at + 1].text, kind, question):
-        out.append(own[at + 1])
+    if at + 1 < len(own) and own[at + 1].statement:
+        nxt = own[at + 1]
+        if kind and not _has_type(chosen.text, kind, question) and _has_type(nxt.text, kind, question):
+            out.append(nxt)
+        elif _REFERS_BACK.match(nxt.text) and \
+                set(question_words(question)) & (set(content_words(nxt.text)) - set(content_words(chosen.text))):
+            out.append(nxt)  # "... grateful for the help. Therefore, they consider Russia a friend."
     return out
 
 

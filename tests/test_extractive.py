@@ -187,3 +187,12 @@ def test_dates_in_either_order_and_plural_date_questions() -> None:
 def test_question_frame_words_are_compared_after_stemming() -> None:
     from rag.extractive import question_words
     assert question_words("What was his fanpage called?") == ["fanpag"]  # not "call" (a phone call)
+
+
+def test_a_sentence_that_continues_the_answer_is_brought_along() -> None:
+    q = "Grateful for past help, how does the leadership regard Russia?"
+    text = ("The leadership is grateful for the help it received in past wars. "
+            "Therefore, they consider Russia a traditional friend. The visit ends on Friday.")
+    hit = Hit(chunk_id="d#0", doc_id="d", title="t", text=text, start=0, end=len(text), score=1.0, dense_score=0.7)
+    check = extractive_answer(q, score_sentences(q, [hit], None, _idf), [hit])
+    assert "traditional friend" in check.text and "Friday" not in check.text
