@@ -5,7 +5,9 @@
 
 Run it on dev splits only; report with `rag eval` on the held-out splits. `--also` adds another
 index and its dev questions (e.g. the seeds index and benchmarks/data/seeds_fresh_dev.jsonl) to the
-threshold's fit; the ranker is fitted on the first set alone.
+threshold's fit; the ranker is fitted on the first set alone. `--follow-ups INDEX_DIR QUESTIONS`
+fits the threshold for chat follow-ups (rewritten questions score lower) on a set whose questions
+carry `history` (benchmarks/data/seeds_followups_dev.jsonl), by the same rule.
 
 Retrieves once per question (as `rag.pipeline.ask` does: the question's `as_of`, `ANSWER_POOL`
 passages), scores the sentences with `rag.extractive.score_sentences`, then:
@@ -41,7 +43,7 @@ from rag.extractive import (ANSWER_POOL, SCORER, answerability, idf_from_counts,
                             unknown_names)
 from rag.metrics import contains_answer  # noqa: E402
 from rag.pipeline import DateFilter, _narrowed  # noqa: E402
-from rag.pipeline import _publishers  # noqa: E402
+from rag.pipeline import Conversation, _publishers, ask  # noqa: E402
 from rag.retrieval import diversified, open_index  # noqa: E402
 from rag.when import question_window  # noqa: E402
 
@@ -73,6 +75,8 @@ def main() -> None:
     ap.add_argument("--ids-from")
     ap.add_argument("--also", nargs=2, action="append", default=[], metavar=("INDEX_DIR", "QUESTIONS"),
                     help="another index and its dev questions, pooled into the threshold's fit")
+    ap.add_argument("--follow-ups", nargs=2, metavar=("INDEX_DIR", "QUESTIONS"),
+                    help="an index and chat follow-ups (questions with `history`): fit the follow-up threshold")
     ap.add_argument("--k", type=int, default=5, help="passages shown (the pipeline's k)")
     ap.add_argument("--l2", type=float, default=0.1)
     ap.add_argument("--max-false-abstention", type=float, default=0.05)
@@ -114,16 +118,43 @@ def main() -> None:
           f"-> rank_vote {w[1] / w[0]:.2f}, rank_lead {w[2] / w[0]:.2f}")
     print(f"shipped: rank_vote {SCORER.rank_vote}, rank_lead {SCORER.rank_lead}")
 
-    ans, una = sorted(answerable_best), sorted(unanswerable_best)
-    allowed = int(args.max_false_abstention * len(ans))
-    if ans:
-        upper = ans[allowed]  # abstaining below this leaves `allowed` answerable ones abstained
-        lower = max([a for a in ans[:allowed]] + [u for u in una if u < upper], default=upper)
-        thr = (lower + upper) / 2
-        abst = sum(b < thr for b in una) / max(len(una), 1)
-        false = sum(b < thr for b in ans) / len(ans)
-        print(f"abstention threshold {thr:.4f} (shipped {SCORER.abstain}): abstention {abst:.3f} on "
-              f"{len(una)} unanswerable, false abstention {false:.3f} on {len(ans)} answerable")
+    thr, abst, false = fit_threshold(answerable_best, unanswerable_best, args.max_false_abstention)
+    print(f"abstention threshold {thr:.4f} (shipped {SCORER.abstain}): abstention {abst:.3f} on "
+          f"{len(unanswerable_best)} unanswerable, false abstention {false:.3f} on {len(answerable_best)} answerable")
+    if args.follow_ups:
+        ans_f, una_f = follow_up_answerability(*args.follow_ups)
+        thr, abst, false = fit_threshold(ans_f, una_f, args.max_false_abstention)
+        print(f"follow-up threshold {thr:.4f} (shipped {SCORER.follow_up_abstain}): abstention {abst:.3f} on "
+              f"{len(una_f)} unanswerable, false abstention {false:.3f} on {len(ans_f)} answerable")
+
+
+def fit_threshold(answerable: list[float], unanswerable: list[float], max_false: float) -> tuple[float, float, float]:
+    """The highest threshold whose false abstention stays within `max_false`, halfway between the
+    two answerability values it falls between; with the abstention and false abstention it gives."""
+    ans, una = sorted(answerable), sorted(unanswerable)
+    allowed = int(max_false * len(ans))
+    upper = ans[allowed]  # abstaining below this leaves `allowed` answerable ones abstained
+    lower = max([a for a in ans[:allowed]] + [u for u in una if u < upper], default=upper)
+    thr = (lower + upper) / 2
+    return thr, sum(b < thr for b in una) / max(len(una), 1), sum(b < thr for b in ans) / len(ans)
+
+
+def follow_up_answerability(index_dir: str, questions: str) -> tuple[list[float], list[float]]:
+    """Each follow-up asked after its `history` in one conversation, as `rag chat` does (the
+    rule-based rewrite, extractive answers): the answerability of its rewritten question, 0 when
+    it names something the index never mentions."""
+    idx = open_index(index_dir)
+    answerable, unanswerable = [], []
+    for q in load_questions(questions):
+        conv = Conversation()
+        for earlier in q.history:
+            conv.add(earlier, ask(earlier, index=idx, mode="extractive", conversation=conv))
+        # With no threshold the answer is never "the articles don't say" for a low score, so an
+        # abstention means a name the index lacks.
+        a = ask(q.question, index=idx, mode="extractive", conversation=conv, abstain_threshold=-1.0)
+        best = 0.0 if a.abstained else a.timings["answerability"]
+        (answerable if q.answerable else unanswerable).append(best)
+    return answerable, unanswerable
 
 
 if __name__ == "__main__":

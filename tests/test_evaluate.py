@@ -420,3 +420,23 @@ def test_compare_runs(tmp_path: Path) -> None:
     assert "+0.2500" in table.splitlines()[1]
     with pytest.raises(InputError, match="no summary.json"):
         compare_runs(tmp_path / "a", tmp_path / "missing")
+
+
+def test_a_follow_up_question_is_asked_after_its_history_in_one_conversation(tmp_path) -> None:
+    import json as _json
+    from rag.evaluation import run_questions
+    from rag.types import Answer
+
+    path = tmp_path / "q.jsonl"
+    path.write_text(_json.dumps({"id": "c1", "history": ["Who visited Hanoi?"], "question": "When did he arrive?",
+                                 "answers": ["Thursday"], "answerable": True}) + "\n", encoding="utf-8")
+    asked = []
+
+    def answer_fn(question, *, conversation=None, **kw):
+        asked.append((question, len(conversation.turns) if conversation is not None else None))
+        return Answer(question=question, answer="He arrived on Thursday.", citations=(), sources=(), abstained=False,
+                      mode="extractive", device="none")
+
+    result = run_questions(path, index_dir=tmp_path / "none", answer_fn=answer_fn, out_dir=tmp_path / "run")
+    assert asked == [("Who visited Hanoi?", 0), ("When did he arrive?", 1)]
+    assert result.metrics["contains_answer"] == 1.0

@@ -23,6 +23,7 @@ class Question:
     sources: tuple[str, ...] = ()  # document ids as the index names them
     answerable: bool = True
     as_of: str | None = None  # YYYY-MM-DD, the date the question was asked
+    history: tuple[str, ...] = ()  # earlier questions of the same chat: `question` is a follow-up
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,12 @@ def load_questions(path: str | Path) -> list[Question]:
                 as_of = parse_date(as_of.strip(), "as_of")
             except InputError as exc:
                 raise InputError(f"{where}: {exc}") from None
+        history = rec.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(h, str) and h.strip() for h in history):
+            raise InputError(f"{where}: 'history' must be a list of the chat's earlier questions (strings)")
         out.append(Question(id=qid, question=q.strip(), answers=_str_list(rec.get("answers"), "answers", where),
                             sources=_str_list(rec.get("sources"), "sources", where), answerable=answerable,
-                            as_of=as_of))
+                            as_of=as_of, history=tuple(h.strip() for h in history)))
     if not out:
         raise InputError(f"{path} holds no questions")
     return out

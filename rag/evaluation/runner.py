@@ -275,8 +275,19 @@ def run_questions(
                 t = time.perf_counter()
                 when = {key: v for key, v in (("since", since), ("until", until), ("as_of", q.as_of or as_of))
                         if v is not None}
-                answer = answer_fn(q.question, index=idx, index_dir=index_dir, k=k, mode=effective_mode,
-                                   model=model, retrieval=retrieval, **when)
+                common = dict(index=idx, index_dir=index_dir, k=k, mode=effective_mode, model=model,
+                              retrieval=retrieval, **when)
+                if q.history:
+                    # A follow-up: the chat's earlier questions are asked first, in one conversation,
+                    # as `rag chat` would; only the last answer is scored.
+                    from ..pipeline import Conversation
+
+                    conversation = Conversation()
+                    for earlier in q.history:
+                        conversation.add(earlier, answer_fn(earlier, conversation=conversation, **common))
+                    answer = answer_fn(q.question, conversation=conversation, **common)
+                else:
+                    answer = answer_fn(q.question, **common)
                 wall_ms = (time.perf_counter() - t) * 1000
                 row = _question_row(q, answer, score_answer(q, answer, k), wall_ms)
                 rows.append(row)
