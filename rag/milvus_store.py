@@ -44,8 +44,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .chunking import ChunkingParams, chunk_document, passage_text
-from .config import DEFAULT_EMBEDDER
-from .embedding import Embedder
+from .embedding import Embedder, backend_of, manifest_backend
 from .errors import IndexMismatchError, InputError, NoIndexError, RagError
 from .retrieval import FUSION, Fusion, Index
 from .store import ChunkRow
@@ -384,6 +383,12 @@ class MilvusIndex(Index):
                     f"store {url} was built with embedder {built['name']!r} (dimension {built['dim']}), "
                     f"not {name!r}; search with that embedder or rebuild with "
                     f"`rag index --rebuild --embedder {name} --store {url}`")
+            ours, theirs = backend_of(embedder), manifest_backend(built)
+            if ours and theirs and ours != theirs:
+                self.reader.close()
+                raise IndexMismatchError(
+                    f"store {url} was embedded with the {theirs!r} backend of {built['name']!r}, not "
+                    f"{ours!r}; search with that backend or rebuild with `rag index --rebuild --store {url}`")
         self._embedder = embedder if not isinstance(embedder, str) else None
 
     def _native(self, retrieval: str) -> bool:
@@ -423,100 +428,103 @@ def open_milvus_index(url: StoreURL | str, embedder: Embedder | str | None = Non
 
 # -- writing: build or update a store from folders of articles ----------------------------
 def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embedder: Any = None,
-                       params: ChunkingParams = ChunkingParams(), rebuild: bool = False,
-                       progress: Any = None, embed_batch: int = 2048) -> Any:
-    """Make the store hold exactly the documents found under `paths` (see `indexing.build_index`)."""
-    from .ingest import load_documents
-    from .embedding import load_embedder
-    from .indexing import IndexReport
+                       backend: str | None = None, params: ChunkingParams = ChunkingParams(),
+                       rebuild: bool = False, progress: Any = None, embed_batch: int = 2048) -> Any:
+    """Make the store hold exactly the documents found under `paths` (see `indexing.build_index`).
+
+    The same two streaming passes as the local store (`indexing._scan`, `indexing._documents`:
+    memory stays bounded on a folder of any size) and the same decision of what to add, re-embed,
+    remove and reuse (`plan.plan_update`); only the writes differ."""
+    import tempfile
+
+    from .indexing import IndexReport, _documents, _resolve_embedder, _scan
+    from .plan import plan_update
 
     t0 = time.perf_counter()
-    loaded = load_documents([Path(p) for p in paths])
-    if not loaded.documents:
-        detail = "; ".join(f"{p.path}: {p.message}" for p in loaded.problems) or "no articles found"
-        raise InputError(f"nothing could be indexed ({detail})")
-    t_load = time.perf_counter()
-
+    roots = [Path(p) for p in paths]
     store = MilvusStore(url)
     try:
         manifest = store.manifest()
-        built_with = manifest["embedder"]["name"] if manifest else None
-        wanted = embedder if embedder is not None else (built_with or DEFAULT_EMBEDDER)
-        name = wanted if isinstance(wanted, str) else wanted.name
-        if built_with and name != built_with and not rebuild:
-            raise IndexMismatchError(
-                f"the store {store.url} was built with embedder {built_with!r}, not {name!r}; pass "
-                f"--rebuild to re-embed everything with {name!r}, or choose another collection")
-        emb = load_embedder(wanted) if isinstance(wanted, str) else wanted
-        if manifest is not None and not rebuild and (
-                manifest["chunking"] != params.as_dict() or manifest["embedder"]["dim"] != emb.dim):
-            rebuild = True  # another chunking: every chunk changes anyway
-        if rebuild or manifest is None or not store.exists():
-            store.drop()
-            store.create(emb.dim)
+        if manifest is not None and not store.exists():
             manifest = None
-            # Marked as rag's at once: a first build stopped part-way is resumed, not refused.
-            store.set_manifest(_manifest(emb, params, paths, {"documents": 0, "indexed_documents": 0,
-                                                              "chunks": 0}, complete=False))
-        store.client.load_collection(store.chunks)
-        store.client.load_collection(store.docs)
+        stored: dict[str, tuple[str, str | None]] = {}
+        if manifest is not None and not rebuild:
+            store.client.load_collection(store.docs)
+            stored = {r["doc_id"]: (r["sha256"], r["canonical"] or None)
+                      for r in store.query_all(store.docs, ["doc_id", "sha256", "canonical"])}
+        hint = {d: sha for d, (sha, _) in stored.items()} \
+            if manifest is not None and manifest["chunking"] == params.as_dict() else {}
+        with _scan(roots, hint, progress, Path(tempfile.gettempdir())) as scan:
+            if not scan.entries:
+                detail = "; ".join(p.message for p in scan.problems) or "no articles found"
+                raise InputError(f"nothing could be indexed ({detail})")
+            t_load = time.perf_counter()
+            emb = _resolve_embedder(embedder, manifest, rebuild, backend)
+            if manifest is not None and not rebuild and (
+                    manifest["chunking"] != params.as_dict() or manifest["embedder"]["dim"] != emb.dim):
+                rebuild = True  # another chunking: every chunk changes anyway
+            if rebuild or manifest is None:
+                store.drop()
+                store.create(emb.dim)
+                manifest, stored = None, {}
+                # Marked as rag's at once: a first build stopped part-way is resumed, not refused.
+                store.set_manifest(_manifest(emb, params, paths, {"documents": 0, "indexed_documents": 0,
+                                                                  "chunks": 0}, complete=False))
+            store.client.load_collection(store.chunks)
+            store.client.load_collection(store.docs)
 
-        old = {r["doc_id"]: (r["sha256"], r["canonical"] or None)
-               for r in store.query_all(store.docs, ["doc_id", "sha256", "canonical"])}
-        docs = sorted(loaded.documents, key=lambda d: d.id)
-        canonical_of_sha: dict[str, str] = {}
-        wanted_docs: dict[str, tuple[Document, str | None]] = {}
-        for d in docs:
-            canon = canonical_of_sha.setdefault(d.sha256, d.id)
-            wanted_docs[d.id] = (d, None if canon == d.id else canon)
-        unchanged = {i for i, (d, c) in wanted_docs.items() if old.get(i) == (d.sha256, c)}
-        removed = sorted(set(old) - set(wanted_docs))
-        changed = sorted(i for i in wanted_docs if i in old and i not in unchanged)
-        added = sorted(i for i in wanted_docs if i not in old)
-        duplicates = tuple((i, c) for i, (_, c) in sorted(wanted_docs.items()) if c is not None)
-        report = dict(index_dir=str(store.url), added=tuple(added), changed=tuple(changed),
-                      removed=tuple(removed), unchanged=len(unchanged), duplicates=duplicates,
-                      problems=tuple(loaded.problems), embedder=emb.name, rebuilt=manifest is None)
-        if manifest is not None and manifest.get("complete", True) and not (removed or changed or added):
-            c = manifest["counts"]
-            return IndexReport(documents=c["documents"], chunks=c["chunks"],
-                               seconds=time.perf_counter() - t0, written=False, **report)  # type: ignore[arg-type]
+            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored)
+            report = dict(index_dir=str(store.url), added=plan.added, changed=plan.changed,
+                          removed=plan.removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
+                          problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,
+                          rebuilt=manifest is None)
+            if manifest is not None and manifest.get("complete", True) and plan.nothing_to_do:
+                c = manifest["counts"]
+                return IndexReport(documents=c["documents"], chunks=c["chunks"],
+                                   seconds=time.perf_counter() - t0, written=False, **report)  # type: ignore[arg-type]
 
-        # Chunks and vectors of outgoing documents can serve a new id with the same text.
-        need_shas = {wanted_docs[i][0].sha256 for i in (*added, *changed) if wanted_docs[i][1] is None}
-        reusable: dict[str, list[dict]] = {}
-        for doc_id in (*removed, *changed):
-            if old[doc_id][1] is None and old[doc_id][0] in need_shas and old[doc_id][0] not in reusable:
+            # Chunks and vectors of outgoing documents can serve a new id with the same text.
+            reusable: dict[str, list[dict]] = {}
+            for sha, doc_id in plan.reusable().items():
                 rows = store.client.query(store.chunks, filter=f"doc_id == {json.dumps(doc_id, ensure_ascii=False)}",
                                           output_fields=["n", "start", "end", "heading", "text", "vec"])
-                reusable[old[doc_id][0]] = sorted(rows, key=lambda r: r["n"])
-        # Document rows go first, then their chunks (a document row always has all its chunks).
-        outgoing = [*removed, *changed]
-        for i in range(0, len(outgoing), 500):
-            part = _quote_list(outgoing[i:i + 500])
-            store.client.delete(store.docs, filter=f"doc_id in {part}")
-            store.client.delete(store.chunks, filter=f"doc_id in {part}")
+                reusable[sha] = sorted(rows, key=lambda r: r["n"])
+            # Document rows go first, then their chunks (a document row always has all its chunks).
+            outgoing = list(plan.outgoing)
+            for i in range(0, len(outgoing), 500):
+                part = _quote_list(outgoing[i:i + 500])
+                store.client.delete(store.docs, filter=f"doc_id in {part}")
+                store.client.delete(store.chunks, filter=f"doc_id in {part}")
 
-        todo = sorted((wanted_docs[i] for i in (*added, *changed)), key=lambda dc: dc[1] is not None)
-        to_embed: list[Document] = []
-        reused = 0
-        doc_rows: list[Document] = []
-        for d, canon in todo:
-            if canon is not None:
-                continue
-            if d.sha256 in reusable:
-                rows = reusable[d.sha256]
-                chunks = [Chunk(id=f"{d.id}#{r['n']}", doc_id=d.id, n=int(r["n"]), text=r["text"],
-                                start=int(r["start"]), end=int(r["end"]), heading=r["heading"] or None)
-                          for r in rows]
-                vecs = np.asarray([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), emb.dim)
-                _write_chunks(store, [(d, c) for c in chunks], vecs)
-                _write_docs(store, [(d, None)])
-                reused += len(chunks)
-            else:
-                to_embed.append(d)
-        embedded = _embed_into_store(store, to_embed, emb, params, progress, embed_batch)
-        _write_docs(store, [(d, c) for d, c in todo if c is not None])
+            reused = 0
+            copies: list[tuple[Document, str | None]] = []
+
+            def fresh_documents() -> Iterable[Document]:
+                """The second pass, streamed: duplicates get their document row (in batches),
+                documents with reusable chunks are written at once, the rest are handed on."""
+                nonlocal reused
+                for d in _documents(roots, plan.todo, scan):
+                    canon = plan.wanted[d.id][1]
+                    if canon is not None:
+                        copies.append((d, canon))
+                        if len(copies) >= 500:
+                            _write_docs(store, copies)
+                            copies.clear()
+                    elif d.sha256 in reusable:
+                        rows = reusable.pop(d.sha256)
+                        chunks = [Chunk(id=f"{d.id}#{r['n']}", doc_id=d.id, n=int(r["n"]), text=r["text"],
+                                        start=int(r["start"]), end=int(r["end"]), heading=r["heading"] or None)
+                                  for r in rows]
+                        vecs = np.asarray([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), emb.dim)
+                        _write_chunks(store, [(d, c) for c in chunks], vecs)
+                        _write_docs(store, [(d, None)])
+                        reused += len(chunks)
+                    else:
+                        yield d
+
+            embedded = _embed_into_store(store, fresh_documents(), plan.to_embed(reusable), emb, params,
+                                         progress, embed_batch)
+            _write_docs(store, copies)
         # Sealed segments get cached search indexes (milvus-lite rebuilds an unflushed one per search).
         store.client.flush(store.chunks)
         store.client.flush(store.docs)
@@ -540,7 +548,8 @@ def _manifest(emb: Any, params: ChunkingParams, paths: Sequence[str | Path], cou
               complete: bool) -> dict[str, Any]:
     return {
         "format": FORMAT,
-        "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens},
+        "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens,
+                     **({"backend": backend_of(emb)} if backend_of(emb) else {})},
         "chunking": params.as_dict(),
         "lexical": {"engine": "milvus-bm25", "field": "lex", "words": "snowball-english"},
         "sources": [str(Path(p).resolve()) for p in paths],
@@ -550,30 +559,40 @@ def _manifest(emb: Any, params: ChunkingParams, paths: Sequence[str | Path], cou
     }
 
 
-def _embed_into_store(store: MilvusStore, docs: list[Document], emb: Any, params: ChunkingParams,
-                      progress: Any, batch: int) -> int:
-    """Chunk and embed in bounded batches; each batch's chunks, then its document rows."""
+def _embed_into_store(store: MilvusStore, docs: Iterable[Document], total_docs: int, emb: Any,
+                      params: ChunkingParams, progress: Any, batch: int) -> int:
+    """Chunk and embed `docs` in bounded batches (one batch of documents held at a time); each
+    batch's chunk rows are written, then its document rows."""
     pending: list[tuple[Document, list[Chunk]]] = []
-    pending_n = embedded = 0
-    for i, d in enumerate(docs):
+    pending_n = embedded = done_docs = 0
+
+    def flush() -> None:
+        nonlocal embedded, done_docs
+        texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
+        base = embedded
+
+        def report(done: int, total: int, base: int = base) -> None:
+            if progress:
+                progress("embedding", base + done, base + total)
+
+        vecs = emb.embed(texts, progress=report) if texts else np.zeros((0, emb.dim), np.float32)
+        _write_chunks(store, [(doc, c) for doc, cs in pending for c in cs], vecs)
+        _write_docs(store, [(doc, None) for doc, _ in pending])
+        embedded += len(texts)
+        done_docs += len(pending)
+        if progress:
+            progress("documents", done_docs, total_docs)
+        pending.clear()
+
+    for d in docs:
         chunks = chunk_document(d, emb.count_tokens, params)
         pending.append((d, chunks))
         pending_n += len(chunks)
-        if pending_n >= batch or i == len(docs) - 1:
-            texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
-            base = embedded
-
-            def report(done: int, total: int, base: int = base) -> None:
-                if progress:
-                    progress("embedding", base + done, base + total)
-
-            vecs = emb.embed(texts, progress=report) if texts else np.zeros((0, emb.dim), np.float32)
-            _write_chunks(store, [(doc, c) for doc, cs in pending for c in cs], vecs)
-            _write_docs(store, [(doc, None) for doc, _ in pending])
-            embedded += len(texts)
-            if progress:
-                progress("documents", i + 1, len(docs))
-            pending, pending_n = [], 0
+        if pending_n >= batch:
+            flush()
+            pending_n = 0
+    if pending:
+        flush()
     return embedded
 
 
