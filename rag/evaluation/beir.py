@@ -223,6 +223,8 @@ def run_beir(
                 progress("latency", i + 1, min(latency_sample, len(qids)))
         manifest = dict(idx.manifest)
         fusion = dataclasses.asdict(idx.fusion)
+        if getattr(idx, "ranker", None):  # a Milvus store fuses in Milvus with its ranker (or here: "client")
+            fusion["milvus_ranker"] = idx.ranker
     finally:
         idx.close()
 
