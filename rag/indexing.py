@@ -84,8 +84,8 @@ def build_index(
     if str(index_dir).lower().startswith("milvus:"):  # optional store: rag/milvus_store.py
         from .milvus_store import build_milvus_index
 
-        return build_milvus_index(paths, index_dir, embedder=embedder, params=params, rebuild=rebuild,
-                                  progress=progress)
+        return build_milvus_index(paths, index_dir, embedder=embedder, backend=backend, params=params,
+                                  rebuild=rebuild, progress=progress)
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     roots = [Path(p) for p in paths]
