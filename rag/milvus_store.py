@@ -280,8 +280,12 @@ class MilvusReader:
         return [(int(h["id"]), abs(float(h["distance"]))) for h in res[0]]
 
     def hybrid(self, query_vectors: np.ndarray, queries: Sequence[str], n: int, depth: int,
-               ranker: str, dense_weight: float = 0.5, rrf_k: int = 60) -> list[list[tuple[int, float]]]:
-        """Milvus `hybrid_search`: top-`depth` of each list fused by the server, best `n` kept."""
+               ranker: str, dense_weight: float = 0.5, rrf_k: int = 60,
+               dense_scores: bool = False) -> list[list[tuple[int, float, float | None]]]:
+        """Milvus `hybrid_search`: top-`depth` of each list fused by the server, best `n` kept, as
+        (row id, fused score, question–passage cosine). The cosine is computed only with
+        `dense_scores` (from the passage vectors Milvus returns; the answer layer needs it), else
+        None."""
         from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
 
         if self.manifest["counts"]["chunks"] == 0:
@@ -296,8 +300,12 @@ class MilvusReader:
             if words:
                 reqs.append(AnnSearchRequest(data=[" ".join(words)], anns_field="sparse",
                                              param={"metric_type": "BM25"}, limit=depth))
-            res = self.client.hybrid_search(self.store.chunks, reqs, ranker=rk, limit=n, output_fields=["id"])
-            out.append([(int(h["id"]), float(h["distance"])) for h in res[0]])
+            res = self.client.hybrid_search(self.store.chunks, reqs, ranker=rk, limit=n,
+                                            output_fields=["id", "vec"] if dense_scores else ["id"])
+            q = np.asarray(vec, dtype=np.float32)
+            out.append([(int(h["id"]), float(h["distance"]),
+                         float(np.asarray(_field(h, "vec"), dtype=np.float32) @ q) if dense_scores else None)
+                        for h in res[0]])
         return out
 
     def doc_freq(self, terms: Sequence[str]) -> dict[str, int]:
@@ -354,6 +362,14 @@ class MilvusReader:
         self.store.close()
 
 
+def _field(hit: Any, name: str) -> Any:
+    """A returned field of a search hit (pymilvus nests them under "entity" in some versions)."""
+    try:
+        return hit[name]
+    except (KeyError, TypeError):
+        return hit["entity"][name]
+
+
 def _chunk_row(r: dict) -> ChunkRow:
     return ChunkRow(int(r["id"]), r["chunk_id"], r["doc_id"], int(r["n"]), int(r["start"]), int(r["end"]),
                     r["title"], r["heading"] or None, r["text"])
@@ -401,18 +417,28 @@ class MilvusIndex(Index):
         for q in questions:
             if not q or not q.strip():
                 raise InputError("the question is empty")
+        return self._native_hybrid(questions, depth, dense_scores=True)
+
+    def _native_hybrid(self, questions: Sequence[str], depth: int,
+                       dense_scores: bool) -> list[list[tuple[int, float, float | None, float | None]]]:
+        """Milvus-fused candidates; with `dense_scores` each carries its question–passage cosine
+        (`Hit.dense_score`, which the extractive answerer weighs), as the local fusion's do."""
         fused = self.reader.hybrid(self.embedder.embed(list(questions)), questions, n=depth,
                                    depth=max(depth, self.fusion.depth), ranker=self.ranker,
-                                   dense_weight=self.fusion.dense_weight, rrf_k=self.fusion.rrf_k)
-        return [[(r, s, None, None) for r, s in row] for row in fused]
+                                   dense_weight=self.fusion.dense_weight, rrf_k=self.fusion.rrf_k,
+                                   dense_scores=dense_scores)
+        return [[(r, s, ds, None) for r, s, ds in row] for row in fused]
 
     def search_documents(self, questions: Sequence[str], k: int = 100,
                          retrieval: str = "hybrid") -> list[list[tuple[str, float]]]:
         if not self._native(retrieval):
             return super().search_documents(questions, k=k, retrieval=retrieval)
         depth = max(k * 5, self.fusion.depth)
+        for q in questions:
+            if not q or not q.strip():
+                raise InputError("the question is empty")
         out = []
-        for cands in self._ranked(questions, depth, retrieval):
+        for cands in self._native_hybrid(questions, depth, dense_scores=False):
             rows = self.reader.chunk_rows([c[0] for c in cands])
             best: dict[str, float] = {}
             for rowid, score, _, _ in cands:

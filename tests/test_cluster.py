@@ -97,6 +97,13 @@ def test_milvus_store_gives_the_local_hits(milvus, corpus, tmp_path, hashing):
         # Native hybrid search (RRF in Milvus) and the documents ranking.
         hy = m.search(QUESTION, k=5)
         assert len(hy) == 5 and all(h.score > 0 for h in hy)
+        # Each carries its question-passage cosine, which the extractive answerer weighs (without
+        # it every answer on the store abstained): the same as the local store's for that passage.
+        local_dense = {h.chunk_id: h.dense_score for h in loc.search(QUESTION, k=64, retrieval="dense")}
+        for h in hy:
+            assert h.dense_score is not None
+            if h.chunk_id in local_dense:
+                assert h.dense_score == pytest.approx(local_dense[h.chunk_id], abs=1e-5)
         assert hy[0].doc_id in {h.doc_id for h in lh[:3]}
         docs = m.search_documents([QUESTION], k=3)[0]
         assert len(docs) == 3 and len({d for d, _ in docs}) == 3
