@@ -447,9 +447,17 @@ class MilvusIndex(Index):
         return out
 
 
+RANKER_ENV = "RAG_MILVUS_RANKER"
+
+
 def open_milvus_index(url: StoreURL | str, embedder: Embedder | str | None = None,
-                      ranker: str = "rrf") -> MilvusIndex:
-    return MilvusIndex(url, embedder=embedder, ranker=ranker)
+                      ranker: str | None = None) -> MilvusIndex:
+    """The store at `url`; hybrid search fused by `ranker`, default env RAG_MILVUS_RANKER, else
+    "rrf" (Milvus `hybrid_search` with RRF). "client" fuses Milvus' dense and BM25 lists here
+    with the local store's fusion."""
+    import os
+
+    return MilvusIndex(url, embedder=embedder, ranker=ranker or os.environ.get(RANKER_ENV) or "rrf")
 
 
 # -- writing: build or update a store from folders of articles ----------------------------

@@ -112,6 +112,17 @@ def test_milvus_store_gives_the_local_hits(milvus, corpus, tmp_path, hashing):
     for ranker in ("weighted", "client"):
         with MilvusIndex(url, ranker=ranker) as m2:
             assert len(m2.search(QUESTION, k=5)) == 5
+    os.environ["RAG_MILVUS_RANKER"] = "client"
+    try:
+        with open_index(url) as m3:
+            assert m3.ranker == "client"
+            # Client fusion is the local fusion over Milvus' lists: its hits carry both scores.
+            assert all(h.dense_score is not None or h.lexical_score is not None for h in m3.search(QUESTION, k=5))
+        os.environ["RAG_MILVUS_RANKER"] = "bogus"
+        with pytest.raises(InputError):
+            open_index(url)
+    finally:
+        del os.environ["RAG_MILVUS_RANKER"]
 
 
 def test_milvus_store_is_incremental_by_content(milvus, corpus, hashing):
