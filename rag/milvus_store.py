@@ -23,7 +23,8 @@ on the client before Milvus sees them, so the same query matches the same words 
 does. Hybrid search is Milvus `hybrid_search` with RRF (default) or weighted ranking; `client`
 fusion fetches the two lists and fuses them as the local store does, for comparison.
 
-Writes are incremental by content hash like the local store's. Milvus has no transactions:
+Writes are incremental by content hash with the local store's plan (rag/plan.py), streaming the
+documents in its two passes (rag/indexing.py). Milvus has no transactions:
 a chunk row is written before its document row and removed after it, so a run stopped
 part-way leaves documents either complete or absent from the document table, and the next run
 finishes the job (its chunk rows are upserted by their stable ids, stale ones deleted first).
