@@ -559,13 +559,12 @@ def eval_(
             raise InputError("give a questions .jsonl file or a BEIR folder (or --compare RUN_A RUN_B)")
         s = _settings(index_dir=index_dir, mode=mode, retrieval=retrieval, store=store)
         with _Progress("eval") as bar:
-            if path.is_dir() and s.store:
-                raise InputError("BEIR evaluation on a Milvus store is not wired into `rag eval` yet (it "
-                                 "writes its corpus beside a local index); run benchmarks/bench_cluster.py "
-                                 f"{path} --work DIR, which indexes it into Milvus and scores it the same way")
             if path.is_dir():
-                result = run_beir(path, index_root=s.index_dir, retrieval=s.retrieval, k=k or 100, limit=limit,
-                                  split=split, chunked=not passage, out_dir=out, progress=bar)
+                # On a store, the corpus file that is indexed is kept in the local index folder.
+                root = s.index_dir if not s.store else (
+                    index_dir or Path(os.environ.get("RAG_INDEX_DIR") or "index").expanduser())
+                result = run_beir(path, index_root=root, retrieval=s.retrieval, k=k or 100, limit=limit,
+                                  split=split, chunked=not passage, out_dir=out, progress=bar, store=s.store)
             else:
                 if not path.is_file():
                     raise InputError(f"no question file or BEIR folder at {path}")

@@ -51,17 +51,24 @@ class ClusterError(RagError):
 class _Worker:
     """One embedding worker: loads the embedder once, then embeds batches."""
 
-    def __init__(self, spec: Any, threads: int) -> None:
+    def __init__(self, spec: Any, threads: int, backend: str | None = None) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
+        from .embedding import _bundled_path, default_backend, load_embedder
+
+        if not isinstance(spec, str):
+            self.emb = spec
+            return
+        backend = backend or default_backend(spec)
+        if backend == "onnx-int8":  # as many ONNX Runtime threads as the actor has CPUs
+            from .onnx_backend import OnnxEmbedder
+
+            self.emb = OnnxEmbedder(spec, Path(_bundled_path()), threads=max(threads, 1))
+            return
+        if backend == "torch":
             import torch
 
             torch.set_num_threads(max(threads, 1))
-        except ImportError:  # pragma: no cover - the hashing embedder needs no torch
-            pass
-        from .embedding import load_embedder
-
-        self.emb = load_embedder(spec) if isinstance(spec, str) else spec
+        self.emb = load_embedder(spec, backend=backend)
 
     def embed(self, batch_no: int, texts: list[str]) -> tuple[int, int, np.ndarray]:
         return batch_no, os.getpid(), self.emb.embed(texts)
@@ -89,11 +96,12 @@ class RayEmbedder:
         except ImportError as exc:
             raise ClusterError(f"--ray needs the ray package ({exc}); install the extra: "
                                "pip install \".[scale]\"") from exc
-        from .embedding import load_embedder
+        from .embedding import backend_of, load_embedder
 
         self._ray = ray
         self._local = load_embedder(embedder) if isinstance(embedder, str) else embedder
         self.name = self._local.name
+        self.backend = backend_of(self._local)  # recorded in the manifest: the workers use the same one
         self.dim = self._local.dim
         self.max_tokens = self._local.max_tokens
         self.batch_size = batch_size
@@ -152,7 +160,7 @@ class RayEmbedder:
                                f"({type(exc).__name__}: {exc})") from exc
 
     def _new_actor(self) -> Any:
-        return self._cls.remote(self._spec, self._threads)
+        return self._cls.remote(self._spec, self._threads, self.backend)
 
     def worker_pids(self, timeout: float | None = None) -> list[int]:
         """The process id of each actor (for tests and `ray` diagnostics)."""

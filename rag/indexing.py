@@ -32,6 +32,7 @@ from .config import DEFAULT_EMBEDDER
 from .embedding import Embedder, backend_of, default_backend, load_embedder, manifest_backend
 from .errors import IndexCorruptError, IndexMismatchError, InputError, NoIndexError, RagError
 from .ingest import Problem, iter_documents
+from .plan import plan_update
 from .store import (CURRENT, FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
                     newest_readable_manifest, read_manifest)
 from .types import Chunk, Document
@@ -83,8 +84,8 @@ def build_index(
     if str(index_dir).lower().startswith("milvus:"):  # optional store: rag/milvus_store.py
         from .milvus_store import build_milvus_index
 
-        return build_milvus_index(paths, index_dir, embedder=embedder, params=params, rebuild=rebuild,
-                                  progress=progress)
+        return build_milvus_index(paths, index_dir, embedder=embedder, backend=backend, params=params,
+                                  rebuild=rebuild, progress=progress)
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     roots = [Path(p) for p in paths]
@@ -113,22 +114,11 @@ def build_index(
             old = {d: (sha, canon) for d, _, sha, canon in reader.documents()}
             reader.close()
 
-        canonical_of_sha: dict[str, str] = {}
-        wanted: dict[str, tuple[str, str | None]] = {}  # doc id -> (sha256, id of the document it repeats)
-        for doc_id in sorted(scan.entries):
-            sha = scan.entries[doc_id][0]
-            canon = canonical_of_sha.setdefault(sha, doc_id)
-            wanted[doc_id] = (sha, None if canon == doc_id else canon)
-        del canonical_of_sha
+        plan = plan_update({i: e[0] for i, e in scan.entries.items()}, old)
+        wanted, added, changed, removed = plan.wanted, plan.added, plan.changed, plan.removed
 
-        unchanged = {i for i, w in wanted.items() if old.get(i) == w}
-        removed = sorted(set(old) - set(wanted))
-        changed = sorted(i for i in wanted if i in old and i not in unchanged)
-        added = sorted(i for i in wanted if i not in old)
-        duplicates = tuple((i, c) for i, (_, c) in sorted(wanted.items()) if c is not None)
-
-        report = dict(index_dir=str(index_dir), added=tuple(added), changed=tuple(changed),
-                      removed=tuple(removed), unchanged=len(unchanged), duplicates=duplicates,
+        report = dict(index_dir=str(index_dir), added=added, changed=changed,
+                      removed=removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
                       problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,
                       rebuilt=rebuild)
         if base is not None and not removed and not changed and not added:
@@ -140,20 +130,18 @@ def build_index(
         try:
             # Chunks and vectors of documents about to be dropped can serve a new id with the same text.
             reusable: dict[str, tuple[list, np.ndarray]] = {}
-            need_shas = {wanted[i][0] for i in (*added, *changed) if wanted[i][1] is None}
-            outgoing = [i for i in (*removed, *changed) if old[i][1] is None and old[i][0] in need_shas]
-            for doc_id in outgoing:
+            for sha, doc_id in plan.reusable().items():
                 rows = writer.conn.execute(
                     "SELECT id, n, start, end, heading, text FROM chunks WHERE doc_id = ? ORDER BY n",
                     (doc_id,)).fetchall()
-                reusable.setdefault(old[doc_id][0], (rows, writer.vectors_of([r[0] for r in rows])))
+                reusable[sha] = (rows, writer.vectors_of([r[0] for r in rows]))
             # A changed document mostly keeps its passages: their vectors serve the new chunks
             # whose passage text is identical (an edit re-embeds only what it touched).
             seen = _old_passages(writer, [i for i in changed if old[i][1] is None])
             writer.remove_documents([*removed, *changed])
 
-            todo = [*added, *changed]
-            to_embed = sum(1 for i in todo if wanted[i][1] is None and wanted[i][0] not in reusable)
+            todo = list(plan.todo)
+            to_embed = plan.to_embed(reusable)
             reused = 0
 
             def fresh_documents() -> Iterator[Document]:

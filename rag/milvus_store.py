@@ -20,10 +20,12 @@ Layout, for a store named `news`::
 Lexical search is Milvus' own BM25 (full-text search). The words are stemmed (Snowball English)
 on the client before Milvus sees them, so the same query matches the same words on every Milvus
 (milvus-lite's analyzer has no stemmer) and matches what the local store's porter tokenizer
-does. Hybrid search is Milvus `hybrid_search` with RRF (default) or weighted ranking; `client`
-fusion fetches the two lists and fuses them as the local store does, for comparison.
+does. Hybrid search is Milvus `hybrid_search` with weighted ranking (the default, 0.5/0.5 over
+arctan-normalized scores) or RRF; `client` fusion fetches the two lists and fuses them as the
+local store does.
 
-Writes are incremental by content hash like the local store's. Milvus has no transactions:
+Writes are incremental by content hash with the local store's plan (rag/plan.py), streaming the
+documents in its two passes (rag/indexing.py). Milvus has no transactions:
 a chunk row is written before its document row and removed after it, so a run stopped
 part-way leaves documents either complete or absent from the document table, and the next run
 finishes the job (its chunk rows are upserted by their stable ids, stale ones deleted first).
@@ -44,8 +46,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .chunking import ChunkingParams, chunk_document, passage_text
-from .config import DEFAULT_EMBEDDER
-from .embedding import Embedder
+from .embedding import Embedder, backend_of, manifest_backend
 from .errors import IndexMismatchError, InputError, NoIndexError, RagError
 from .retrieval import FUSION, Fusion, Index
 from .store import ChunkRow
@@ -55,6 +56,9 @@ SCHEME = "milvus"
 FORMAT = "rag-milvus/1"
 MANIFEST_KEY = "rag_manifest"
 RANKERS = ("rrf", "weighted", "client")
+# Chosen on SciFact's train split (809 queries, benchmarks/RESULTS-cluster.md): hybrid nDCG@10
+# weighted 0.7363, client 0.7345, rrf 0.7252.
+DEFAULT_RANKER = "weighted"
 _VARCHAR_MAX = 65535
 _TEXT_FIELDS = ("chunk_id", "doc_id", "title", "heading", "text", "sha256", "date", "url", "publisher")
 _CHUNK_FIELDS = ["id", "chunk_id", "doc_id", "n", "start", "end", "title", "heading", "text"]
@@ -281,8 +285,12 @@ class MilvusReader:
         return [(int(h["id"]), abs(float(h["distance"]))) for h in res[0]]
 
     def hybrid(self, query_vectors: np.ndarray, queries: Sequence[str], n: int, depth: int,
-               ranker: str, dense_weight: float = 0.5, rrf_k: int = 60) -> list[list[tuple[int, float]]]:
-        """Milvus `hybrid_search`: top-`depth` of each list fused by the server, best `n` kept."""
+               ranker: str, dense_weight: float = 0.5, rrf_k: int = 60,
+               dense_scores: bool = False) -> list[list[tuple[int, float, float | None]]]:
+        """Milvus `hybrid_search`: top-`depth` of each list fused by the server, best `n` kept, as
+        (row id, fused score, question–passage cosine). The cosine is computed only with
+        `dense_scores` (from the passage vectors Milvus returns; the answer layer needs it), else
+        None."""
         from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
 
         if self.manifest["counts"]["chunks"] == 0:
@@ -297,8 +305,12 @@ class MilvusReader:
             if words:
                 reqs.append(AnnSearchRequest(data=[" ".join(words)], anns_field="sparse",
                                              param={"metric_type": "BM25"}, limit=depth))
-            res = self.client.hybrid_search(self.store.chunks, reqs, ranker=rk, limit=n, output_fields=["id"])
-            out.append([(int(h["id"]), float(h["distance"])) for h in res[0]])
+            res = self.client.hybrid_search(self.store.chunks, reqs, ranker=rk, limit=n,
+                                            output_fields=["id", "vec"] if dense_scores else ["id"])
+            q = np.asarray(vec, dtype=np.float32)
+            out.append([(int(h["id"]), float(h["distance"]),
+                         float(np.asarray(_field(h, "vec"), dtype=np.float32) @ q) if dense_scores else None)
+                        for h in res[0]])
         return out
 
     def doc_freq(self, terms: Sequence[str]) -> dict[str, int]:
@@ -355,6 +367,14 @@ class MilvusReader:
         self.store.close()
 
 
+def _field(hit: Any, name: str) -> Any:
+    """A returned field of a search hit (pymilvus nests them under "entity" in some versions)."""
+    try:
+        return hit[name]
+    except (KeyError, TypeError):
+        return hit["entity"][name]
+
+
 def _chunk_row(r: dict) -> ChunkRow:
     return ChunkRow(int(r["id"]), r["chunk_id"], r["doc_id"], int(r["n"]), int(r["start"]), int(r["end"]),
                     r["title"], r["heading"] or None, r["text"])
@@ -367,7 +387,7 @@ class MilvusIndex(Index):
     "rrf" or "weighted"; "client" fuses the two Milvus lists here, as the local store does."""
 
     def __init__(self, url: StoreURL | str, embedder: Embedder | str | None = None,
-                 fusion: Fusion = FUSION, ranker: str = "rrf") -> None:
+                 fusion: Fusion = FUSION, ranker: str = DEFAULT_RANKER) -> None:
         if ranker not in RANKERS:
             raise InputError(f"ranker must be one of {', '.join(RANKERS)}, not {ranker!r}")
         self.reader = MilvusReader(url)  # type: ignore[assignment]
@@ -384,6 +404,12 @@ class MilvusIndex(Index):
                     f"store {url} was built with embedder {built['name']!r} (dimension {built['dim']}), "
                     f"not {name!r}; search with that embedder or rebuild with "
                     f"`rag index --rebuild --embedder {name} --store {url}`")
+            ours, theirs = backend_of(embedder), manifest_backend(built)
+            if ours and theirs and ours != theirs:
+                self.reader.close()
+                raise IndexMismatchError(
+                    f"store {url} was embedded with the {theirs!r} backend of {built['name']!r}, not "
+                    f"{ours!r}; search with that backend or rebuild with `rag index --rebuild --store {url}`")
         self._embedder = embedder if not isinstance(embedder, str) else None
 
     def _native(self, retrieval: str) -> bool:
@@ -396,18 +422,28 @@ class MilvusIndex(Index):
         for q in questions:
             if not q or not q.strip():
                 raise InputError("the question is empty")
+        return self._native_hybrid(questions, depth, dense_scores=True)
+
+    def _native_hybrid(self, questions: Sequence[str], depth: int,
+                       dense_scores: bool) -> list[list[tuple[int, float, float | None, float | None]]]:
+        """Milvus-fused candidates; with `dense_scores` each carries its question–passage cosine
+        (`Hit.dense_score`, which the extractive answerer weighs), as the local fusion's do."""
         fused = self.reader.hybrid(self.embedder.embed(list(questions)), questions, n=depth,
                                    depth=max(depth, self.fusion.depth), ranker=self.ranker,
-                                   dense_weight=self.fusion.dense_weight, rrf_k=self.fusion.rrf_k)
-        return [[(r, s, None, None) for r, s in row] for row in fused]
+                                   dense_weight=self.fusion.dense_weight, rrf_k=self.fusion.rrf_k,
+                                   dense_scores=dense_scores)
+        return [[(r, s, ds, None) for r, s, ds in row] for row in fused]
 
     def search_documents(self, questions: Sequence[str], k: int = 100,
                          retrieval: str = "hybrid") -> list[list[tuple[str, float]]]:
         if not self._native(retrieval):
             return super().search_documents(questions, k=k, retrieval=retrieval)
         depth = max(k * 5, self.fusion.depth)
+        for q in questions:
+            if not q or not q.strip():
+                raise InputError("the question is empty")
         out = []
-        for cands in self._ranked(questions, depth, retrieval):
+        for cands in self._native_hybrid(questions, depth, dense_scores=False):
             rows = self.reader.chunk_rows([c[0] for c in cands])
             best: dict[str, float] = {}
             for rowid, score, _, _ in cands:
@@ -416,107 +452,117 @@ class MilvusIndex(Index):
         return out
 
 
+RANKER_ENV = "RAG_MILVUS_RANKER"
+
+
 def open_milvus_index(url: StoreURL | str, embedder: Embedder | str | None = None,
-                      ranker: str = "rrf") -> MilvusIndex:
-    return MilvusIndex(url, embedder=embedder, ranker=ranker)
+                      ranker: str | None = None) -> MilvusIndex:
+    """The store at `url`; hybrid search fused by `ranker`, default env RAG_MILVUS_RANKER, else
+    DEFAULT_RANKER. "client" fuses Milvus' dense and BM25 lists here with the local store's fusion."""
+    import os
+
+    return MilvusIndex(url, embedder=embedder, ranker=ranker or os.environ.get(RANKER_ENV) or DEFAULT_RANKER)
 
 
 # -- writing: build or update a store from folders of articles ----------------------------
 def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embedder: Any = None,
-                       params: ChunkingParams = ChunkingParams(), rebuild: bool = False,
-                       progress: Any = None, embed_batch: int = 2048) -> Any:
-    """Make the store hold exactly the documents found under `paths` (see `indexing.build_index`)."""
-    from .ingest import load_documents
-    from .embedding import load_embedder
-    from .indexing import IndexReport
+                       backend: str | None = None, params: ChunkingParams = ChunkingParams(),
+                       rebuild: bool = False, progress: Any = None, embed_batch: int = 2048) -> Any:
+    """Make the store hold exactly the documents found under `paths` (see `indexing.build_index`).
+
+    The same two streaming passes as the local store (`indexing._scan`, `indexing._documents`:
+    memory stays bounded on a folder of any size) and the same decision of what to add, re-embed,
+    remove and reuse (`plan.plan_update`); only the writes differ."""
+    import tempfile
+
+    from .indexing import IndexReport, _documents, _resolve_embedder, _scan
+    from .plan import plan_update
 
     t0 = time.perf_counter()
-    loaded = load_documents([Path(p) for p in paths])
-    if not loaded.documents:
-        detail = "; ".join(f"{p.path}: {p.message}" for p in loaded.problems) or "no articles found"
-        raise InputError(f"nothing could be indexed ({detail})")
-    t_load = time.perf_counter()
-
+    roots = [Path(p) for p in paths]
     store = MilvusStore(url)
     try:
         manifest = store.manifest()
-        built_with = manifest["embedder"]["name"] if manifest else None
-        wanted = embedder if embedder is not None else (built_with or DEFAULT_EMBEDDER)
-        name = wanted if isinstance(wanted, str) else wanted.name
-        if built_with and name != built_with and not rebuild:
-            raise IndexMismatchError(
-                f"the store {store.url} was built with embedder {built_with!r}, not {name!r}; pass "
-                f"--rebuild to re-embed everything with {name!r}, or choose another collection")
-        emb = load_embedder(wanted) if isinstance(wanted, str) else wanted
-        if manifest is not None and not rebuild and (
-                manifest["chunking"] != params.as_dict() or manifest["embedder"]["dim"] != emb.dim):
-            rebuild = True  # another chunking: every chunk changes anyway
-        if rebuild or manifest is None or not store.exists():
-            store.drop()
-            store.create(emb.dim)
+        if manifest is not None and not store.exists():
             manifest = None
-            # Marked as rag's at once: a first build stopped part-way is resumed, not refused.
-            store.set_manifest(_manifest(emb, params, paths, {"documents": 0, "indexed_documents": 0,
-                                                              "chunks": 0}, complete=False))
-        store.client.load_collection(store.chunks)
-        store.client.load_collection(store.docs)
+        stored: dict[str, tuple[str, str | None]] = {}
+        if manifest is not None and not rebuild:
+            store.client.load_collection(store.docs)
+            stored = {r["doc_id"]: (r["sha256"], r["canonical"] or None)
+                      for r in store.query_all(store.docs, ["doc_id", "sha256", "canonical"])}
+        hint = {d: sha for d, (sha, _) in stored.items()} \
+            if manifest is not None and manifest["chunking"] == params.as_dict() else {}
+        with _scan(roots, hint, progress, Path(tempfile.gettempdir())) as scan:
+            if not scan.entries:
+                detail = "; ".join(p.message for p in scan.problems) or "no articles found"
+                raise InputError(f"nothing could be indexed ({detail})")
+            t_load = time.perf_counter()
+            emb = _resolve_embedder(embedder, manifest, rebuild, backend)
+            if manifest is not None and not rebuild and (
+                    manifest["chunking"] != params.as_dict() or manifest["embedder"]["dim"] != emb.dim):
+                rebuild = True  # another chunking: every chunk changes anyway
+            if rebuild or manifest is None:
+                store.drop()
+                store.create(emb.dim)
+                manifest, stored = None, {}
+                # Marked as rag's at once: a first build stopped part-way is resumed, not refused.
+                store.set_manifest(_manifest(emb, params, paths, {"documents": 0, "indexed_documents": 0,
+                                                                  "chunks": 0}, complete=False))
+            store.client.load_collection(store.chunks)
+            store.client.load_collection(store.docs)
 
-        old = {r["doc_id"]: (r["sha256"], r["canonical"] or None)
-               for r in store.query_all(store.docs, ["doc_id", "sha256", "canonical"])}
-        docs = sorted(loaded.documents, key=lambda d: d.id)
-        canonical_of_sha: dict[str, str] = {}
-        wanted_docs: dict[str, tuple[Document, str | None]] = {}
-        for d in docs:
-            canon = canonical_of_sha.setdefault(d.sha256, d.id)
-            wanted_docs[d.id] = (d, None if canon == d.id else canon)
-        unchanged = {i for i, (d, c) in wanted_docs.items() if old.get(i) == (d.sha256, c)}
-        removed = sorted(set(old) - set(wanted_docs))
-        changed = sorted(i for i in wanted_docs if i in old and i not in unchanged)
-        added = sorted(i for i in wanted_docs if i not in old)
-        duplicates = tuple((i, c) for i, (_, c) in sorted(wanted_docs.items()) if c is not None)
-        report = dict(index_dir=str(store.url), added=tuple(added), changed=tuple(changed),
-                      removed=tuple(removed), unchanged=len(unchanged), duplicates=duplicates,
-                      problems=tuple(loaded.problems), embedder=emb.name, rebuilt=manifest is None)
-        if manifest is not None and manifest.get("complete", True) and not (removed or changed or added):
-            c = manifest["counts"]
-            return IndexReport(documents=c["documents"], chunks=c["chunks"],
-                               seconds=time.perf_counter() - t0, written=False, **report)  # type: ignore[arg-type]
+            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored)
+            report = dict(index_dir=str(store.url), added=plan.added, changed=plan.changed,
+                          removed=plan.removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
+                          problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,
+                          rebuilt=manifest is None)
+            if manifest is not None and manifest.get("complete", True) and plan.nothing_to_do:
+                c = manifest["counts"]
+                return IndexReport(documents=c["documents"], chunks=c["chunks"],
+                                   seconds=time.perf_counter() - t0, written=False, **report)  # type: ignore[arg-type]
 
-        # Chunks and vectors of outgoing documents can serve a new id with the same text.
-        need_shas = {wanted_docs[i][0].sha256 for i in (*added, *changed) if wanted_docs[i][1] is None}
-        reusable: dict[str, list[dict]] = {}
-        for doc_id in (*removed, *changed):
-            if old[doc_id][1] is None and old[doc_id][0] in need_shas and old[doc_id][0] not in reusable:
+            # Chunks and vectors of outgoing documents can serve a new id with the same text.
+            reusable: dict[str, list[dict]] = {}
+            for sha, doc_id in plan.reusable().items():
                 rows = store.client.query(store.chunks, filter=f"doc_id == {json.dumps(doc_id, ensure_ascii=False)}",
                                           output_fields=["n", "start", "end", "heading", "text", "vec"])
-                reusable[old[doc_id][0]] = sorted(rows, key=lambda r: r["n"])
-        # Document rows go first, then their chunks (a document row always has all its chunks).
-        outgoing = [*removed, *changed]
-        for i in range(0, len(outgoing), 500):
-            part = _quote_list(outgoing[i:i + 500])
-            store.client.delete(store.docs, filter=f"doc_id in {part}")
-            store.client.delete(store.chunks, filter=f"doc_id in {part}")
+                reusable[sha] = sorted(rows, key=lambda r: r["n"])
+            # Document rows go first, then their chunks (a document row always has all its chunks).
+            outgoing = list(plan.outgoing)
+            for i in range(0, len(outgoing), 500):
+                part = _quote_list(outgoing[i:i + 500])
+                store.client.delete(store.docs, filter=f"doc_id in {part}")
+                store.client.delete(store.chunks, filter=f"doc_id in {part}")
 
-        todo = sorted((wanted_docs[i] for i in (*added, *changed)), key=lambda dc: dc[1] is not None)
-        to_embed: list[Document] = []
-        reused = 0
-        doc_rows: list[Document] = []
-        for d, canon in todo:
-            if canon is not None:
-                continue
-            if d.sha256 in reusable:
-                rows = reusable[d.sha256]
-                chunks = [Chunk(id=f"{d.id}#{r['n']}", doc_id=d.id, n=int(r["n"]), text=r["text"],
-                                start=int(r["start"]), end=int(r["end"]), heading=r["heading"] or None)
-                          for r in rows]
-                vecs = np.asarray([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), emb.dim)
-                _write_chunks(store, [(d, c) for c in chunks], vecs)
-                _write_docs(store, [(d, None)])
-                reused += len(chunks)
-            else:
-                to_embed.append(d)
-        embedded = _embed_into_store(store, to_embed, emb, params, progress, embed_batch)
-        _write_docs(store, [(d, c) for d, c in todo if c is not None])
+            reused = 0
+            copies: list[tuple[Document, str | None]] = []
+
+            def fresh_documents() -> Iterable[Document]:
+                """The second pass, streamed: duplicates get their document row (in batches),
+                documents with reusable chunks are written at once, the rest are handed on."""
+                nonlocal reused
+                for d in _documents(roots, plan.todo, scan):
+                    canon = plan.wanted[d.id][1]
+                    if canon is not None:
+                        copies.append((d, canon))
+                        if len(copies) >= 500:
+                            _write_docs(store, copies)
+                            copies.clear()
+                    elif d.sha256 in reusable:
+                        rows = reusable.pop(d.sha256)
+                        chunks = [Chunk(id=f"{d.id}#{r['n']}", doc_id=d.id, n=int(r["n"]), text=r["text"],
+                                        start=int(r["start"]), end=int(r["end"]), heading=r["heading"] or None)
+                                  for r in rows]
+                        vecs = np.asarray([r["vec"] for r in rows], dtype=np.float32).reshape(len(rows), emb.dim)
+                        _write_chunks(store, [(d, c) for c in chunks], vecs)
+                        _write_docs(store, [(d, None)])
+                        reused += len(chunks)
+                    else:
+                        yield d
+
+            embedded = _embed_into_store(store, fresh_documents(), plan.to_embed(reusable), emb, params,
+                                         progress, embed_batch)
+            _write_docs(store, copies)
         # Sealed segments get cached search indexes (milvus-lite rebuilds an unflushed one per search).
         store.client.flush(store.chunks)
         store.client.flush(store.docs)
@@ -540,7 +586,8 @@ def _manifest(emb: Any, params: ChunkingParams, paths: Sequence[str | Path], cou
               complete: bool) -> dict[str, Any]:
     return {
         "format": FORMAT,
-        "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens},
+        "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens,
+                     **({"backend": backend_of(emb)} if backend_of(emb) else {})},
         "chunking": params.as_dict(),
         "lexical": {"engine": "milvus-bm25", "field": "lex", "words": "snowball-english"},
         "sources": [str(Path(p).resolve()) for p in paths],
@@ -550,30 +597,40 @@ def _manifest(emb: Any, params: ChunkingParams, paths: Sequence[str | Path], cou
     }
 
 
-def _embed_into_store(store: MilvusStore, docs: list[Document], emb: Any, params: ChunkingParams,
-                      progress: Any, batch: int) -> int:
-    """Chunk and embed in bounded batches; each batch's chunks, then its document rows."""
+def _embed_into_store(store: MilvusStore, docs: Iterable[Document], total_docs: int, emb: Any,
+                      params: ChunkingParams, progress: Any, batch: int) -> int:
+    """Chunk and embed `docs` in bounded batches (one batch of documents held at a time); each
+    batch's chunk rows are written, then its document rows."""
     pending: list[tuple[Document, list[Chunk]]] = []
-    pending_n = embedded = 0
-    for i, d in enumerate(docs):
+    pending_n = embedded = done_docs = 0
+
+    def flush() -> None:
+        nonlocal embedded, done_docs
+        texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
+        base = embedded
+
+        def report(done: int, total: int, base: int = base) -> None:
+            if progress:
+                progress("embedding", base + done, base + total)
+
+        vecs = emb.embed(texts, progress=report) if texts else np.zeros((0, emb.dim), np.float32)
+        _write_chunks(store, [(doc, c) for doc, cs in pending for c in cs], vecs)
+        _write_docs(store, [(doc, None) for doc, _ in pending])
+        embedded += len(texts)
+        done_docs += len(pending)
+        if progress:
+            progress("documents", done_docs, total_docs)
+        pending.clear()
+
+    for d in docs:
         chunks = chunk_document(d, emb.count_tokens, params)
         pending.append((d, chunks))
         pending_n += len(chunks)
-        if pending_n >= batch or i == len(docs) - 1:
-            texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
-            base = embedded
-
-            def report(done: int, total: int, base: int = base) -> None:
-                if progress:
-                    progress("embedding", base + done, base + total)
-
-            vecs = emb.embed(texts, progress=report) if texts else np.zeros((0, emb.dim), np.float32)
-            _write_chunks(store, [(doc, c) for doc, cs in pending for c in cs], vecs)
-            _write_docs(store, [(doc, None) for doc, _ in pending])
-            embedded += len(texts)
-            if progress:
-                progress("documents", i + 1, len(docs))
-            pending, pending_n = [], 0
+        if pending_n >= batch:
+            flush()
+            pending_n = 0
+    if pending:
+        flush()
     return embedded
 
 

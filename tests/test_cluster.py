@@ -94,17 +94,40 @@ def test_milvus_store_gives_the_local_hits(milvus, corpus, tmp_path, hashing):
         # Lexical is Milvus' BM25: the passages found all hold a query word.
         for h in m.search("Hanoi Putin", k=5, retrieval="lexical"):
             assert "hanoi" in h.text.lower() or "putin" in h.text.lower() or "hanoi" in h.title.lower()
-        # Native hybrid search (RRF in Milvus) and the documents ranking.
+        # Native hybrid search (weighted ranking in Milvus, the default) and the documents ranking.
         hy = m.search(QUESTION, k=5)
         assert len(hy) == 5 and all(h.score > 0 for h in hy)
-        assert hy[0].doc_id in {h.doc_id for h in lh[:3]}
+        # Each carries its question-passage cosine, which the extractive answerer weighs (without
+        # it every answer on the store abstained): the same as the local store's for that passage.
+        local_dense = {h.chunk_id: h.dense_score for h in loc.search(QUESTION, k=64, retrieval="dense")}
+        for h in hy:
+            assert h.dense_score is not None
+            if h.chunk_id in local_dense:
+                assert h.dense_score == pytest.approx(local_dense[h.chunk_id], abs=1e-5)
+        # Weighted ranking adds the two arctan-normalized scores: the best passage holds both the
+        # question's words and its meaning, so it is among the best of one list or the other.
+        lex = m.search(QUESTION, k=5, retrieval="lexical")
+        assert hy[0].chunk_id in {h.chunk_id for h in (*mh, *lex)}
         docs = m.search_documents([QUESTION], k=3)[0]
         assert len(docs) == 3 and len({d for d, _ in docs}) == 3
         freq = m.reader.doc_freq(["putin", "zzzqqq", "cuồng"])  # non-ASCII words are quoted raw
         assert 0 < freq["putin"] <= m.counts["chunks"] and freq["zzzqqq"] == 0 and freq["cuồng"] >= 0
-    for ranker in ("weighted", "client"):
+    for ranker in ("rrf", "client"):
         with MilvusIndex(url, ranker=ranker) as m2:
             assert len(m2.search(QUESTION, k=5)) == 5
+            if ranker == "rrf":
+                assert m2.search(QUESTION, k=5)[0].doc_id in {h.doc_id for h in lh[:3]}
+    os.environ["RAG_MILVUS_RANKER"] = "client"
+    try:
+        with open_index(url) as m3:
+            assert m3.ranker == "client"
+            # Client fusion is the local fusion over Milvus' lists: its hits carry both scores.
+            assert all(h.dense_score is not None or h.lexical_score is not None for h in m3.search(QUESTION, k=5))
+        os.environ["RAG_MILVUS_RANKER"] = "bogus"
+        with pytest.raises(InputError):
+            open_index(url)
+    finally:
+        del os.environ["RAG_MILVUS_RANKER"]
 
 
 def test_milvus_store_is_incremental_by_content(milvus, corpus, hashing):
@@ -228,3 +251,118 @@ def test_index_with_ray_into_milvus_with_minilm(ray_cluster, milvus, corpus, tmp
         assert len({h.chunk_id for h in mh} & {h.chunk_id for h in lh}) >= 4
         ms, ls = {h.chunk_id: h.score for h in mh}, {h.chunk_id: h.score for h in lh}
         assert all(abs(ms[c] - ls[c]) < 0.02 for c in ms.keys() & ls.keys())
+
+
+# -- BEIR evaluation on the store (`rag eval BEIR_FOLDER --store ...`) ------------------------
+_BEIR_CORPUS = [
+    ("d1", "Volcanoes", "Lava flows from an erupting volcano down the mountain slopes."),
+    ("d2", "Penguins", "Emperor penguins breed on the Antarctic ice through the winter."),
+    ("d3", "Ice shelves", "Antarctic ice shelves float on the sea where penguins hunt."),
+    ("d4", "Coffee", "Coffee beans are roasted, ground and brewed with hot water."),
+    ("d5", "Tides", "The moon pulls the oceans and causes the tides every day."),
+    ("d6", "Tides", "The moon pulls the oceans and causes the tides every day."),  # a copy of d5
+    ("d7", "", "Bicycles have two wheels, pedals and a chain driving the rear wheel."),
+]
+_BEIR_QUERIES = [("q1", "volcano lava eruption"), ("q2", "penguins antarctic ice"), ("q5", "moon oceans tides"),
+                 ("q7", "bicycle chain wheels")]
+_BEIR_QRELS = [("q1", "d1", 1), ("q2", "d2", 2), ("q2", "d3", 1), ("q5", "d6", 1), ("q7", "d7", 1)]
+
+
+def _tiny_beir(root: Path) -> Path:
+    import json
+
+    folder = root / "beir-tiny"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n"
+                                                 for i, t, x in _BEIR_CORPUS), encoding="utf-8")
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": x}) + "\n"
+                                                  for i, x in _BEIR_QUERIES), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t{s}\n" for q, d, s in _BEIR_QRELS), encoding="utf-8")
+    return folder
+
+
+def test_beir_eval_on_the_store_matches_the_local_store_and_is_incremental(milvus, corpus, tmp_path):
+    from rag.evaluation import run_beir
+    from rag.milvus_store import MilvusStore
+
+    folder = _tiny_beir(tmp_path)
+    url = milvus.url("evalnews")
+    build_index([corpus], url, embedder="hashing-256")  # the store's own index, to be left alone
+    kw = dict(index_root=tmp_path / "index", k=10, embedder="hashing-256", latency_sample=4)
+    on_store = {r: run_beir(folder, retrieval=r, out_dir=tmp_path / f"m-{r}", store=url, **kw)
+                for r in ("dense", "hybrid")}
+    local = run_beir(folder, retrieval="dense", out_dir=tmp_path / "local", **kw)
+
+    first = on_store["dense"]
+    assert first.settings["store"] == "milvus" and first.settings["index_written"] is True
+    assert first.settings["index_dir"] == f"milvus://127.0.0.1:{milvus.port}/evalnews_beir_tiny_chunked"
+    assert first.settings["embedded_chunks"] > 0
+    assert first.counts["queries"] == 4 and first.counts["chunks"] == local.counts["chunks"]
+    assert first.counts["latency_sample"] == 4
+    assert first.metrics["search_ms_p95"] >= first.metrics["search_ms_p50"] > 0
+    # Dense search is the same exact search over the same vectors: the same scores.
+    for key in ("ndcg_at_10", "recall_at_10", "mrr_at_10"):
+        assert first.metrics[key] == pytest.approx(local.metrics[key], abs=1e-6)
+    rows = {r["id"]: r for r in _rows(first.out_dir)}
+    assert {d for d, _ in rows["q5"]["retrieved"][:2]} == {"d5", "d6"}  # the copy is put back
+    # Hybrid (Milvus hybrid_search) finds every query's relevant documents on this corpus.
+    hy = on_store["hybrid"]
+    assert hy.settings["index_written"] is False and hy.settings["embedded_chunks"] == 0
+    assert hy.metrics["hit_at_10"] == 1.0 and hy.metrics["recall_at_10"] == 1.0
+
+    # An unchanged corpus is not embedded again; the store's own collection is untouched.
+    again = run_beir(folder, retrieval="dense", out_dir=tmp_path / "again", store=url, **kw)
+    assert again.settings["index_written"] is False and again.settings["embedded_chunks"] == 0
+    assert again.metrics["ndcg_at_10"] == first.metrics["ndcg_at_10"]
+    with open_index(url) as m:
+        assert {d for d, *_ in m.reader.documents()} == {f.name for f in corpus.glob("*.txt")}
+    # A changed corpus re-embeds only what changed.
+    lines = (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[0] = lines[0].replace("mountain slopes", "mountain slopes into the valley")
+    (folder / "corpus.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    changed = run_beir(folder, retrieval="dense", out_dir=tmp_path / "changed", store=url, **kw)
+    assert changed.settings["index_written"] is True and changed.settings["embedded_chunks"] == 1
+    s = MilvusStore(changed.settings["index_dir"])
+    try:
+        assert s.count(s.docs) == 7 and s.count(s.chunks) == local.counts["chunks"]
+    finally:
+        s.close()
+
+    with pytest.raises(InputError, match="passage"):
+        run_beir(folder, chunked=False, out_dir=tmp_path / "p", store=url, **kw)
+
+
+def _rows(run_dir: str) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (Path(run_dir) / "questions.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.model
+def test_rag_eval_beir_folder_on_the_store_cli(milvus, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    folder = _tiny_beir(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    url = milvus.url("clieval")
+    runner = CliRunner()
+    args = ["eval", str(folder), "--store", url, "--index-dir", str(tmp_path / "idx"), "--json"]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "r1"), "--min-ndcg", "0.5"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["settings"]["store"] == "milvus" and out["settings"]["index_written"] is True
+    assert out["settings"]["index_manifest"]["embedder"]["backend"] == "onnx-int8"
+    assert out["metrics"]["ndcg_at_10"] >= 0.5 and out["metrics"]["search_ms_p50"] > 0
+    assert (tmp_path / "idx" / "beir-tiny.jsonl").is_file()  # the corpus file stays local
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "r2")])
+    assert res.exit_code == 0, res.output
+    again = json.loads(res.output)
+    assert again["settings"]["index_written"] is False and again["settings"]["embedded_chunks"] == 0
+    assert again["metrics"]["ndcg_at_10"] == out["metrics"]["ndcg_at_10"]
+    res = runner.invoke(app, ["eval", str(folder), "--store", url, "--passage"])
+    assert res.exit_code == 1 and "passage" in res.output

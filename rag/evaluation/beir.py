@@ -1,6 +1,8 @@
 """Retrieval-only evaluation on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
 
-The dataset is indexed into its own folder and every query is searched; nDCG@10, Recall@100,
+The dataset is indexed into its own folder (or, given a Milvus store `milvus://HOST:PORT/NAME`, into
+its own collection `NAME_beir_<dataset>_chunked` there, so the store's own index is left alone)
+and every query is searched; nDCG@10, Recall@100,
 MRR@10 and hit@10 are computed the way BEIR does (see rag/metrics.py), so the figures can be set
 beside published tables. Two setups: the project's own chunking (`chunked`, what the bot really
 searches, indexed through `rag.indexing.build_index` like any article folder) and BEIR's own, one
@@ -47,10 +49,11 @@ def _write_if_changed(path: Path, lines: Sequence[str]) -> bool:
     return True
 
 
-def _index_chunked(data: BeirData, index_root: Path, index_dir: Path, embedder: "Embedder | str | None",
+def _index_chunked(data: BeirData, index_root: Path, index_dir: "Path | str", embedder: "Embedder | str | None",
                    progress: ProgressFn | None) -> dict[str, Any]:
-    """Index the corpus the way the bot indexes articles: a JSONL of the documents through
-    `build_index` (its content diff makes an unchanged corpus cost nothing)."""
+    """Index the corpus the way the bot indexes articles: a JSONL of the documents (written in
+    `index_root`) through `build_index` into `index_dir`, a folder or a Milvus store URL (its
+    content diff makes an unchanged corpus cost nothing)."""
     from ..indexing import build_index
 
     jsonl = index_root / f"beir-{data.name.removeprefix('beir-')}.jsonl"
@@ -64,6 +67,7 @@ def _index_chunked(data: BeirData, index_root: Path, index_dir: Path, embedder: 
     _write_if_changed(jsonl, lines)
     report = build_index([jsonl], index_dir, embedder=embedder, progress=progress)
     return {"written": report.written, "documents": report.documents, "chunks": report.chunks,
+            "embedded_chunks": report.embedded_chunks,
             "problems": len(report.problems), "corpus_file": str(jsonl), "duplicates": len(report.duplicates),
             "problem_examples": [p.message for p in report.problems[:3]]}
 
@@ -142,6 +146,7 @@ def run_beir(
     progress: ProgressFn | None = None,
     runs_root: str | Path = RUNS_ROOT,
     latency_sample: int = 100,
+    store: str | None = None,
 ) -> RunResult:
     """Retrieval-only evaluation on a BEIR dataset: nDCG@10, Recall@k, MRR@10, hit@10.
 
@@ -153,6 +158,10 @@ def run_beir(
 
     Latency is measured apart from the batched scoring run: the first `latency_sample` queries
     are searched one at a time, as a user's question would be.
+
+    `store` (a `milvus://HOST:PORT/NAME` URL): index into and search the collection
+    `NAME_beir_<dataset>_chunked` of that Milvus store instead of a folder under `index_root`
+    (which still receives the corpus file that is indexed). Chunked setup only.
     """
     from ..retrieval import open_index
 
@@ -167,7 +176,18 @@ def run_beir(
     setup = "chunked" if chunked else "passage"
     index_root = Path(index_root)
     label = data.name.removeprefix("beir-")  # a folder named beir-scifact gives beir-scifact-…, not beir-beir-…
-    index_dir = index_root / f"beir-{label}-{setup}"
+    index_dir: Path | str = index_root / f"beir-{label}-{setup}"
+    if store is not None:
+        from ..milvus_store import StoreURL, parse_store_url
+
+        url = parse_store_url(store)
+        if url is None:
+            raise InputError(f"not a Milvus store URL: {store!r} (milvus://HOST:PORT/COLLECTION)")
+        if not chunked:
+            raise InputError("the passage setup (--passage) is evaluated on a local index only; "
+                             "drop --store, or use the chunked setup on the store")
+        # Its own collection beside the named one, as the local run uses its own folder.
+        index_dir = str(StoreURL(url.host, url.port, f"{url.collection}_beir_{label}_{setup}".replace("-", "_")))
 
     t = time.perf_counter()
     if chunked:
@@ -203,6 +223,8 @@ def run_beir(
                 progress("latency", i + 1, min(latency_sample, len(qids)))
         manifest = dict(idx.manifest)
         fusion = dataclasses.asdict(idx.fusion)
+        if getattr(idx, "ranker", None):  # a Milvus store fuses in Milvus with its ranker (or here: "client")
+            fusion["milvus_ranker"] = idx.ranker
     finally:
         idx.close()
 
@@ -237,7 +259,9 @@ def run_beir(
               "latency_sample": len(search_lat)}
     settings = {
         "dataset": data.name, "folder": str(folder.resolve()), "split": split, "setup": setup,
-        "index_dir": str(index_dir.resolve()), "index_written": built["written"],
+        "index_dir": str(index_dir.resolve()) if isinstance(index_dir, Path) else index_dir,
+        "store": "milvus" if store is not None else "local", "index_written": built["written"],
+        "embedded_chunks": built.get("embedded_chunks"),
         "index_manifest": manifest, "embedder": manifest["embedder"]["name"],
         "retrieval": retrieval, "fusion": fusion if retrieval == "hybrid" else None,
         "k": k, "limit": limit, "query_batch": QUERY_BATCH, "ignore_identical_ids": True,
