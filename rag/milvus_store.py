@@ -266,6 +266,7 @@ class MilvusReader:
         self.client = self.store.client
         self.store.client.load_collection(self.store.chunks)
         self.store.client.load_collection(self.store.docs)
+        self._publishers: list[str] | None = None
 
     def dense(self, query_vectors: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
         if self.manifest["counts"]["chunks"] == 0 or len(query_vectors) == 0:
@@ -342,6 +343,13 @@ class MilvusReader:
     def documents(self) -> list[tuple[str, str, str, str | None]]:
         rows = self.store.query_all(self.store.docs, ["doc_id", "title", "sha256", "canonical"])
         return sorted((r["doc_id"], r["title"], r["sha256"], r["canonical"] or None) for r in rows)
+
+    def publishers(self) -> list[str]:
+        """The distinct publisher names of the documents (read once per reader)."""
+        if self._publishers is None:
+            rows = self.store.query_all(self.store.docs, ["publisher"], 'publisher != ""')
+            self._publishers = sorted({r["publisher"] for r in rows if r.get("publisher")})
+        return self._publishers
 
     def doc_dates(self, doc_ids: Iterable[str]) -> dict[str, str | None]:
         """Publication date (YYYY-MM-DD) per document, None when it has none."""

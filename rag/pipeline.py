@@ -259,9 +259,8 @@ def check_question(question: str) -> None:
 
 
 def _publishers(idx: Index) -> list[str]:
-    """The indexed documents' publishers, where the store can list them."""
-    publishers = getattr(idx.reader, "publishers", None)
-    return publishers() if callable(publishers) else []
+    """The indexed documents' publishers (both stores' readers list them)."""
+    return idx.reader.publishers()
 
 
 def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:

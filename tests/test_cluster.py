@@ -84,6 +84,8 @@ def test_milvus_store_gives_the_local_hits(milvus, corpus, tmp_path, hashing):
     assert rep.embedded_chunks == local.embedded_chunks
     with open_index(url) as m, open_index(tmp_path / "local") as loc:
         assert isinstance(m, MilvusIndex) and m.counts["chunks"] == loc.counts["chunks"]
+        # The publishers found at ingest (The New York Sun, from its copyright notice) are kept alike.
+        assert m.reader.publishers() == loc.reader.publishers() == ["The New York Sun"]
         # Dense retrieval is the same exact inner-product search: the same passages, same scores.
         mh, lh = m.search(QUESTION, k=5, retrieval="dense"), loc.search(QUESTION, k=5, retrieval="dense")
         assert [h.chunk_id for h in mh] == [h.chunk_id for h in lh]
