@@ -5,7 +5,7 @@ Usage:
 
 The first --texts SciFact abstracts (title + text) are embedded by both backends in one process
 (torch at batch 32 as plain sentence-transformers is used, onnx-int8 with its defaults: batches of
-16, one per core at a time),
+32, one per core at a time),
 alternating, --rounds times each; the script prints median wall and CPU seconds per backend, their
 ratios, and the cosine between the two backends' vectors (min and mean). Alternating rounds on the
 same texts keeps the ratio fair on a machine that other jobs share.
