@@ -22,6 +22,18 @@ from pathlib import Path
 import numpy as np
 
 
+def scifact_texts(folder: Path, n: int) -> list[str]:
+    """The first `n` abstracts of a BEIR SciFact folder, title and text, as a peer would embed them."""
+    texts = []
+    with open(folder / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            texts.append((d.get("title", "") + " " + d.get("text", "")).strip())
+            if len(texts) >= n:
+                break
+    return texts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scifact", type=Path, required=True)
@@ -30,13 +42,7 @@ def main() -> None:
     a = ap.parse_args()
     from rag.embedding import load_embedder
 
-    texts = []
-    with open(a.scifact / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            texts.append((d.get("title", "") + " " + d.get("text", "")).strip())
-            if len(texts) >= a.texts:
-                break
+    texts = scifact_texts(a.scifact, a.texts)
     backends = {b: load_embedder("all-MiniLM-L6-v2", backend=b) for b in ("onnx-int8", "torch")}
     for emb in backends.values():
         emb.embed(texts[:8])

@@ -30,6 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from bench_embed import scifact_texts  # noqa: E402  (the same abstracts as bench_embed.py)
+
 
 def make_variants(model_dir: Path, work: Path, calibration: list[str], tokenize) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     import onnx
@@ -138,13 +140,7 @@ def main() -> None:
     seeds = " ".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))).split()
     calibration = [" ".join(seeds[i:i + 150]) for i in range(0, len(seeds), 150)]
     variants = make_variants(model_dir, a.work, calibration, tokenize)
-    texts = []
-    with open(a.scifact / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            texts.append((d.get("title", "") + " " + d.get("text", "")).strip())
-            if len(texts) >= a.texts:
-                break
+    texts = scifact_texts(a.scifact, a.texts)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     batches = [(order[b:b + 32], tokenize([texts[i] for i in order[b:b + 32]])) for b in range(0, len(order), 32)]
     try:

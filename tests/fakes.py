@@ -1,10 +1,24 @@
-"""A scripted generator: returns chosen outputs and records the prompts it was given."""
+"""Test doubles: a scripted generator (returns chosen outputs and records the prompts it was
+given) and an embedder that records the texts it embedded."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+from rag.embedding import HashingEmbedder
 from rag.generation import GenerationResult
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, recording every text it was asked to embed (`seen`)."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=64)
+        self.seen: list[str] = []
+
+    def embed(self, texts, *, batch_size=64, progress=None):  # type: ignore[no-untyped-def]
+        self.seen.extend(texts)
+        return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
 class ScriptedGenerator:

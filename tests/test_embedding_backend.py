@@ -16,6 +16,8 @@ from rag.embedding import HashingEmbedder, manifest_backend
 from rag.errors import IndexMismatchError, ModelError
 from rag.store import current_generation, read_manifest
 
+from .fakes import CountingEmbedder
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,16 +29,6 @@ class Backend(HashingEmbedder):
         if name:
             self.name = name
         self.backend = backend  # type: ignore[misc]
-
-
-class Counting(HashingEmbedder):
-    def __init__(self) -> None:
-        super().__init__(dim=64)
-        self.seen: list[str] = []
-
-    def embed(self, texts, *, batch_size=64, progress=None):  # type: ignore[no-untyped-def]
-        self.seen.extend(texts)
-        return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
 def _docs(tmp_path: Path, texts: dict[str, str]) -> Path:
@@ -82,7 +74,7 @@ def test_an_index_from_before_the_backend_key_counts_as_torch(tmp_path: Path) ->
 def test_repeated_passages_are_embedded_once(tmp_path: Path) -> None:
     sentence = "The committee met on Tuesday to discuss the budget for the coming year. "
     docs = _docs(tmp_path, {"rep.txt": "Minutes\n\n" + sentence * 3000, "a.txt": ARTICLE})
-    emb = Counting()
+    emb = CountingEmbedder()
     report = build_index([docs], tmp_path / "index", embedder=emb)
     assert report.chunks > 20
     assert len(emb.seen) == len(set(emb.seen)) == report.embedded_texts
@@ -170,7 +162,7 @@ def test_an_edited_document_re_embeds_only_the_passages_it_changed(tmp_path: Pat
     paras = [f"Paragraph {i} tells how the council of town number {i} voted on a plan for its "
              f"harbour, its schools and its roads, after a debate that ran for {i + 2} hours." for i in range(40)]
     docs = _docs(tmp_path, {"a.txt": "Council votes\n\n" + "\n\n".join(paras) + "\n"})
-    emb = Counting()
+    emb = CountingEmbedder()
     first = build_index([docs], tmp_path / "index", embedder=emb)
     assert first.chunks >= 4
     paras[-1] = "The last paragraph now says something else entirely about the weather in spring."

@@ -12,18 +12,10 @@ from rag import build_index, indexing, open_index
 from rag.chunking import passage_text
 from rag.embedding import HashingEmbedder, embed_by_length
 
+from .fakes import CountingEmbedder
+
 WORDS = ("harbour", "budget", "river", "school", "bridge", "museum", "railway", "clinic", "market",
          "library", "tunnel", "park", "airport", "stadium", "theatre", "garden")
-
-
-class Counting(HashingEmbedder):
-    def __init__(self) -> None:
-        super().__init__(dim=64)
-        self.seen: list[str] = []
-
-    def embed(self, texts, *, batch_size=64, progress=None):  # type: ignore[no-untyped-def]
-        self.seen.extend(texts)
-        return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
 def _corpus(folder: Path, n: int) -> Path:
@@ -43,7 +35,7 @@ def _corpus(folder: Path, n: int) -> Path:
 def test_every_chunk_gets_its_own_vector_across_pipelined_batches(tmp_path, monkeypatch, seen_texts):
     monkeypatch.setattr(indexing, "EMBED_BATCH", 3)  # a batch or so per document: repeats cross batches
     monkeypatch.setattr(indexing, "SEEN_TEXTS", seen_texts)
-    emb = Counting()
+    emb = CountingEmbedder()
     report = build_index([_corpus(tmp_path / "docs", 8)], tmp_path / "index", embedder=emb)
     assert report.documents == 8 and report.embedded_chunks == report.chunks
     assert report.embedded_texts == len(emb.seen)
