@@ -9,8 +9,8 @@ threshold's fit; the ranker is fitted on the first set alone. `--follow-ups INDE
 fits the threshold for chat follow-ups (rewritten questions score lower) on a set whose questions
 carry `history` (benchmarks/data/seeds_followups_dev.jsonl), by the same rule.
 
-Retrieves once per question (as `rag.pipeline.ask` does: the question's `as_of`, `ANSWER_POOL`
-passages), scores the sentences with `rag.extractive.score_sentences`, then:
+Retrieves once per question with `rag.pipeline.candidates` (what `rag.pipeline.ask` answers from: the
+question's `as_of`, `ANSWER_POOL` passages, their scored sentences), then:
 
 1. **Ranker.** A conditional logit over the sentences of each answerable question: the chance that a
    sentence is the one holding the gold answer is softmax(w · features) over that question's
@@ -39,13 +39,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.evaluation import load_questions, select_questions  # noqa: E402
-from rag.extractive import (ANSWER_POOL, SCORER, answerability, idf_from_counts, score_sentences,  # noqa: E402
-                            unknown_names)
+from rag.extractive import SCORER  # noqa: E402
 from rag.metrics import contains_answer  # noqa: E402
-from rag.pipeline import DateFilter, _narrowed  # noqa: E402
-from rag.pipeline import Conversation, _publishers, ask  # noqa: E402
-from rag.retrieval import diversified, open_index  # noqa: E402
-from rag.when import question_window  # noqa: E402
+from rag.pipeline import Candidates, Conversation, DateFilter, ask, candidates, time_window  # noqa: E402
+from rag.retrieval import open_index  # noqa: E402
 
 FEATURES = ("words", "words*vote", "words*lead")
 
@@ -86,16 +83,10 @@ def main() -> None:
     sets += [(index_dir, load_questions(questions)) for index_dir, questions in args.also]
     for n_set, (index_dir, qs) in enumerate(sets):
         idx = open_index(index_dir)
-        idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
-        publishers = _publishers(idx)
-        for q in qs:  # as rag.pipeline.ask does
-            window = question_window(q.question, q.as_of) if q.as_of else DateFilter()
-            hits = idx.search(q.question, k=ANSWER_POOL, dates=_narrowed(DateFilter(), window)) or \
-                idx.search(q.question, k=ANSWER_POOL)
-            hits = diversified(hits, args.k)
-            scored = score_sentences(q.question, hits, None, idf, publishers=publishers)
-            unknown = unknown_names(q.question, idx.reader.doc_freq, publishers)
-            best = 0.0 if unknown else answerability(scored)
+        for q in qs:
+            found = _candidates(idx, q.question, q.as_of, args.k)
+            scored = found.scored
+            best = 0.0 if found.unknown else found.answerability
             (answerable_best if q.answerable else unanswerable_best).append(best)
             if n_set or not (q.answerable and q.answers and scored):
                 continue
@@ -122,7 +113,7 @@ def main() -> None:
     print(f"abstention threshold {thr:.4f} (shipped {SCORER.abstain}): abstention {abst:.3f} on "
           f"{len(unanswerable_best)} unanswerable, false abstention {false:.3f} on {len(answerable_best)} answerable")
     if args.follow_ups:
-        ans_f, una_f = follow_up_answerability(*args.follow_ups)
+        ans_f, una_f = follow_up_answerability(*args.follow_ups, args.k)
         thr, abst, false = fit_threshold(ans_f, una_f, args.max_false_abstention)
         print(f"follow-up threshold {thr:.4f} (shipped {SCORER.follow_up_abstain}): abstention {abst:.3f} on "
               f"{len(una_f)} unanswerable, false abstention {false:.3f} on {len(ans_f)} answerable")
@@ -139,7 +130,12 @@ def fit_threshold(answerable: list[float], unanswerable: list[float], max_false:
     return thr, sum(b < thr for b in una) / max(len(una), 1), sum(b < thr for b in ans) / len(ans)
 
 
-def follow_up_answerability(index_dir: str, questions: str) -> tuple[list[float], list[float]]:
+def _candidates(idx, question: str, as_of: str | None, k: int) -> Candidates:  # type: ignore[no-untyped-def]
+    """The answer pool and its scored sentences, exactly as `rag.pipeline.ask` gets them."""
+    return candidates(idx, question, k=k, retrieval="hybrid", asked=DateFilter(), window=time_window(question, as_of))
+
+
+def follow_up_answerability(index_dir: str, questions: str, k: int) -> tuple[list[float], list[float]]:
     """Each follow-up asked after its `history` in one conversation, as `rag chat` does (the
     rule-based rewrite, extractive answers): the answerability of its rewritten question, 0 when
     it names something the index never mentions."""
@@ -148,12 +144,9 @@ def follow_up_answerability(index_dir: str, questions: str) -> tuple[list[float]
     for q in load_questions(questions):
         conv = Conversation()
         for earlier in q.history:
-            conv.add(earlier, ask(earlier, index=idx, mode="extractive", conversation=conv))
-        # With no threshold the answer is never "the articles don't say" for a low score, so an
-        # abstention means a name the index lacks.
-        a = ask(q.question, index=idx, mode="extractive", conversation=conv, abstain_threshold=-1.0)
-        best = 0.0 if a.abstained else a.timings["answerability"]
-        (answerable if q.answerable else unanswerable).append(best)
+            conv.add(earlier, ask(earlier, index=idx, mode="extractive", k=k, conversation=conv, as_of=q.as_of))
+        found = _candidates(idx, conv.standalone(q.question), q.as_of, k)
+        (answerable if q.answerable else unanswerable).append(0.0 if found.unknown else found.answerability)
     return answerable, unanswerable
 
 

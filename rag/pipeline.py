@@ -165,7 +165,8 @@ def ask(
     check_question(question)
     threshold = SCORER.abstain if abstain_threshold is None else abstain_threshold
     asked = DateFilter(since=s.since, until=s.until)
-    as_of_day = parse_date(s.as_of, "as_of") if s.as_of else today()
+    if s.as_of:
+        parse_date(s.as_of, "as_of")  # a bad date is an error before any work
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     own_index = index is None
@@ -183,32 +184,17 @@ def ask(
             standalone = conversation.standalone(question, gen if use_llm else None)
             timings["rewrite_ms"] = _ms(t)
 
-        window = question_window(standalone, as_of_day)
-        if s.as_of is None and window.since is None:
-            window = DateFilter()  # no time in the question and no as-of date: nothing to narrow
+        window = time_window(standalone, s.as_of)
         if s.retrieval != "lexical":
             # Load the embedder apart, so its one-time cost is not reported inside retrieval.
             t = time.perf_counter()
             idx.embedder  # noqa: B018
             timings["embedder_load_ms"] = _ms(t)
-        t = time.perf_counter()
-        pool = max(s.k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
-        hits = idx.search(standalone, k=pool, retrieval=s.retrieval, dates=_narrowed(asked, window))
-        if not hits:
-            hits = idx.search(standalone, k=pool, retrieval=s.retrieval, dates=asked)
-        hits = diversified(hits, s.k)
-        timings["retrieval_ms"] = _ms(t)
-
-        t = time.perf_counter()
-        idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
-        publishers = _publishers(idx)
-        scored = score_sentences(standalone, hits, None, idf, publishers=publishers)
-        timings["scoring_ms"] = _ms(t)
-        best = answerability(scored)
-        timings["answerability"] = round(best, 4)
-        unknown = unknown_names(standalone, idx.reader.doc_freq, publishers)
-        if unknown:
-            best = 0.0
+        found = candidates(idx, standalone, k=s.k, retrieval=s.retrieval, asked=asked, window=window,
+                           timings=timings)
+        hits, scored, unknown = found.hits, found.scored, found.unknown
+        timings["answerability"] = round(found.answerability, 4)
+        best = 0.0 if unknown else found.answerability
 
         common = dict(question=question, standalone_question=standalone if standalone != question.strip() else None,
                       sources=_sources(hits[:s.k]), notice=notice)
@@ -258,9 +244,44 @@ def check_question(question: str) -> None:
                          f"{MAX_QUESTION_CHARS:,} (a question, not a document)")
 
 
-def _publishers(idx: Index) -> list[str]:
-    """The indexed documents' publishers (both stores' readers list them)."""
-    return idx.reader.publishers()
+@dataclass(frozen=True)
+class Candidates:
+    """What an answer is chosen from: the pool of passages (the k to show first), their scored
+    sentences, the best sentence's score, and the question's names no passage mentions."""
+
+    hits: list[Hit]
+    scored: list[ScoredSentence]
+    answerability: float
+    unknown: list[str]
+
+
+def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: DateFilter, window: DateFilter,
+               timings: dict[str, float] | None = None) -> Candidates:
+    """Retrieve the answer pool (`ANSWER_POOL` passages, at most two of one article among the
+    first `k`; inside the question's time window when anything is) and score its sentences."""
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    pool = max(k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
+    hits = idx.search(question, k=pool, retrieval=retrieval, dates=_narrowed(asked, window))
+    if not hits:
+        hits = idx.search(question, k=pool, retrieval=retrieval, dates=asked)
+    hits = diversified(hits, k)
+    timings["retrieval_ms"] = _ms(t)
+    t = time.perf_counter()
+    idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
+    publishers = idx.reader.publishers()
+    scored = score_sentences(question, hits, None, idf, publishers=publishers)
+    timings["scoring_ms"] = _ms(t)
+    return Candidates(hits, scored, answerability(scored), unknown_names(question, idx.reader.doc_freq, publishers))
+
+
+def time_window(question: str, as_of: str | None) -> DateFilter:
+    """The publication dates the question's wording points to, asked on `as_of` (else today); no
+    window at all when the question has no time in it and no as-of date was given."""
+    window = question_window(question, as_of or today())
+    if as_of is None and window.since is None:
+        return DateFilter()  # no time in the question and no as-of date: nothing to narrow
+    return window
 
 
 def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:
