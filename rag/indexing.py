@@ -124,7 +124,7 @@ def build_index(
                       removed=removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
                       problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,
                       rebuilt=rebuild)
-        if base is not None and not removed and not changed and not added:
+        if base is not None and plan.nothing_to_do:
             counts = manifest["counts"] if manifest else {"documents": 0, "chunks": 0}
             return IndexReport(documents=counts["documents"], chunks=counts["chunks"],
                                seconds=time.perf_counter() - t0, written=False, **report)  # type: ignore[arg-type]
@@ -141,7 +141,7 @@ def build_index(
             # A changed document mostly keeps its passages: their vectors serve the new chunks
             # whose passage text is identical (an edit re-embeds only what it touched).
             seen = _old_passages(writer, [i for i in changed if old[i][1] is None])
-            writer.remove_documents([*removed, *changed])
+            writer.remove_documents(list(plan.outgoing))
 
             todo = list(plan.todo)
             to_embed = plan.to_embed(reusable)

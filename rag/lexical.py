@@ -258,7 +258,6 @@ class ImpactFile:
         self.pos = self._arr(off["pos"], np.uint32, p)
         self.imp = self._arr(off["imp"], np.float32, p)
         self.rows = n
-        self.avgdl = float(self.header["avgdl"])
 
     def _arr(self, offset: int, dtype: Any, count: int) -> np.ndarray:
         return np.frombuffer(self.mm, dtype=dtype, count=count, offset=offset)

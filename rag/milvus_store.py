@@ -427,15 +427,15 @@ class MilvusIndex(Index):
                 retrieval: str) -> list[list[tuple[int, float, float | None, float | None]]]:
         if not self._native(retrieval):
             return super()._ranked(questions, depth, retrieval)
-        for q in questions:
-            if not q or not q.strip():
-                raise InputError("the question is empty")
         return self._native_hybrid(questions, depth, dense_scores=True)
 
     def _native_hybrid(self, questions: Sequence[str], depth: int,
                        dense_scores: bool) -> list[list[tuple[int, float, float | None, float | None]]]:
         """Milvus-fused candidates; with `dense_scores` each carries its question–passage cosine
         (`Hit.dense_score`, which the extractive answerer weighs), as the local fusion's do."""
+        for q in questions:
+            if not q or not q.strip():
+                raise InputError("the question is empty")
         fused = self.reader.hybrid(self.embedder.embed(list(questions)), questions, n=depth,
                                    depth=max(depth, self.fusion.depth), ranker=self.ranker,
                                    dense_weight=self.fusion.dense_weight, rrf_k=self.fusion.rrf_k,
@@ -447,9 +447,6 @@ class MilvusIndex(Index):
         if not self._native(retrieval):
             return super().search_documents(questions, k=k, retrieval=retrieval)
         depth = max(k * 5, self.fusion.depth)
-        for q in questions:
-            if not q or not q.strip():
-                raise InputError("the question is empty")
         out = []
         for cands in self._native_hybrid(questions, depth, dense_scores=False):
             rows = self.reader.chunk_rows([c[0] for c in cands])

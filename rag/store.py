@@ -469,7 +469,7 @@ class IndexReader:
         if self._impacts is None:
             return self._lexical_fts(terms, n)
         if self._tokenizer is None:
-            self._tokenizer = lex.Tokenizer(self.manifest.get("lexical", {}).get("tokenizer", FTS_TOKENIZER))
+            self._tokenizer = lex.Tokenizer(lexical_settings(self.manifest)[1])
         mult: dict[str, int] = {}
         for stems in self._tokenizer.terms(terms):
             for t in stems:
@@ -520,7 +520,7 @@ class IndexReader:
         """The same ranking straight from FTS5 (indexes written before impact files existed;
         it scores every posting, so it is slow on a large index: `rag index --compact` adds one)."""
         match = " OR ".join(f'"{t}"' for t in terms)
-        w = self.manifest.get("lexical", {}).get("weights", list(LEXICAL_WEIGHTS))
+        w = lexical_settings(self.manifest)[0]
         rows = self._sql(
             "SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
             "ORDER BY s LIMIT ?", (*w, match, n))
@@ -696,10 +696,10 @@ class GenerationWriter:
             # New chunks get their BM25 impacts now, against the base's average length.
             self._lex = None
             if "lexical" in self.base_meta:
-                settings = meta["manifest"].get("lexical", {})
+                weights, tokenizer = lexical_settings(meta["manifest"])
                 self._lex = {"avgdl": float(self.base_meta["lexical"]["avgdl"]),
-                             "weights": list(settings.get("weights", LEXICAL_WEIGHTS)),
-                             "tokenizer": lex.Tokenizer(settings.get("tokenizer", FTS_TOKENIZER)),
+                             "weights": weights,
+                             "tokenizer": lex.Tokenizer(tokenizer),
                              "pending": {}}
 
     # -- edits ---------------------------------------------------------------------------
@@ -900,10 +900,16 @@ def _ensure_lex_delta(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def lexical_settings(manifest: dict[str, Any]) -> tuple[list[float], str]:
+    """The lexical index's column weights and FTS5 tokenizer a manifest records (the defaults for
+    indexes written before they were recorded)."""
+    settings = manifest.get("lexical", {})
+    return list(settings.get("weights", LEXICAL_WEIGHTS)), settings.get("tokenizer", FTS_TOKENIZER)
+
+
 def manifest_weights(conn: sqlite3.Connection) -> list[float]:
     row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
-    settings = json.loads(row[0]).get("lexical", {}) if row else {}
-    return list(settings.get("weights", LEXICAL_WEIGHTS))
+    return lexical_settings(json.loads(row[0]) if row else {})[0]
 
 
 def _write_impacts(conn: sqlite3.Connection, gen: Path, name: str, weights: Sequence[float]) -> dict[str, Any]:
