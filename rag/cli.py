@@ -35,14 +35,19 @@ app.add_typer(models_app, name="models")
 IndexDirOpt = typer.Option(None, "--index-dir", help="Index folder [env: RAG_INDEX_DIR; default: index/].")
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks on errors.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of text.")
-KOpt = typer.Option(5, "-k", "--k", min=1, max=50, help="Passages to retrieve.")
-ModeOpt = typer.Option("auto", "--mode", help="auto (the recommended LLM once downloaded, else extractive) | llm (any present LLM) | extractive.")
+# Defaults live in Settings, so that RAG_K / RAG_MODE / RAG_RETRIEVAL / RAG_DEVICE apply when no flag is given.
+KOpt = typer.Option(None, "-k", "--k", min=1, max=50, help="Passages to retrieve [env: RAG_K; default: 5].",
+                    show_default=False)
+ModeOpt = typer.Option(None, "--mode", help="auto (the recommended LLM once downloaded, else extractive) | llm (any present LLM) | extractive [env: RAG_MODE; default: auto].",
+                       show_default=False)
 ModelOpt = typer.Option(None, "--model", help="Model name from models.txt or path to a .gguf.")
-RetrievalOpt = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid.")
+RetrievalOpt = typer.Option(None, "--retrieval", help="dense | lexical | hybrid [env: RAG_RETRIEVAL; default: hybrid].",
+                            show_default=False)
 SinceOpt = typer.Option(None, "--since", help="Only articles published on or after this date (YYYY-MM-DD).")
 UntilOpt = typer.Option(None, "--until", help="Only articles published on or before this date (YYYY-MM-DD).")
 AsOfOpt = typer.Option(None, "--as-of", help="The date the question is asked on, for \"this week\", \"last year\", \"before 2020\" (YYYY-MM-DD) [default: today].")
-DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | gpu (for the LLM).")
+DeviceOpt = typer.Option(None, "--device", help="auto | cpu | gpu (for the LLM) [env: RAG_DEVICE; default: auto].",
+                         show_default=False)
 GpuLayersOpt = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU.")
 StoreOpt = typer.Option(None, "--store", help="Keep the index in Milvus: milvus://HOST:PORT/COLLECTION "
                         "[env: RAG_STORE] (needs the scale extra; replaces --index-dir).")
@@ -293,8 +298,9 @@ def _index_summary(report: Any) -> str:
 @app.command()
 def search(
     question: str = typer.Argument(..., help="What to look for."),
-    k: int = typer.Option(5, "-k", "--k", min=1, max=100, help="How many passages."),
-    retrieval: str = typer.Option("hybrid", "--retrieval", help="dense | lexical | hybrid."),
+    k: Optional[int] = typer.Option(None, "-k", "--k", min=1, max=100,
+                                    help="How many passages [env: RAG_K; default: 5].", show_default=False),
+    retrieval: Optional[str] = RetrievalOpt,
     since: Optional[str] = SinceOpt,
     until: Optional[str] = UntilOpt,
     index_dir: Optional[Path] = IndexDirOpt,
@@ -312,11 +318,11 @@ def search(
         from .pipeline import check_question
         from .retrieval import DateFilter, open_index
 
-        s = _settings(index_dir=index_dir, store=store, since=since, until=until)
+        s = _settings(index_dir=index_dir, store=store, since=since, until=until, k=k, retrieval=retrieval)
         check_question(question)
         dates = DateFilter(since=s.since, until=s.until)
         with open_index(s.index_dir) as idx:
-            hits = idx.search(question, k=k, retrieval=retrieval, dates=dates)
+            hits = idx.search(question, k=s.k, retrieval=s.retrieval, dates=dates)
         if as_json:
             print(_to_json(hits))
             return
@@ -393,11 +399,11 @@ def ensure_index(index_dir: Path) -> None:
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="Your question about the articles."),
-    k: int = KOpt,
-    mode: str = ModeOpt,
+    k: Optional[int] = KOpt,
+    mode: Optional[str] = ModeOpt,
     model: Optional[str] = ModelOpt,
-    retrieval: str = RetrievalOpt,
-    device: str = DeviceOpt,
+    retrieval: Optional[str] = RetrievalOpt,
+    device: Optional[str] = DeviceOpt,
     gpu_layers: Optional[int] = GpuLayersOpt,
     since: Optional[str] = SinceOpt,
     until: Optional[str] = UntilOpt,
@@ -469,11 +475,11 @@ def ask(
 # -- chat -------------------------------------------------------------------------------------
 @app.command()
 def chat(
-    k: int = KOpt,
-    mode: str = ModeOpt,
+    k: Optional[int] = KOpt,
+    mode: Optional[str] = ModeOpt,
     model: Optional[str] = ModelOpt,
-    retrieval: str = RetrievalOpt,
-    device: str = DeviceOpt,
+    retrieval: Optional[str] = RetrievalOpt,
+    device: Optional[str] = DeviceOpt,
     gpu_layers: Optional[int] = GpuLayersOpt,
     since: Optional[str] = SinceOpt,
     until: Optional[str] = UntilOpt,
