@@ -542,7 +542,7 @@ def eval_(
     """Score the bot on a question set, or retrieval on a BEIR dataset, and write a run folder
     (questions.jsonl, summary.json, report.md, metrics.png, latency.png).
 
-    Example: rag eval seeds/questions.jsonl --mode extractive --min-contains 0.8
+    Example: rag eval seeds/questions.jsonl --mode extractive --min-contains 0.75
 
     Example: rag eval path/to/beir-scifact --retrieval hybrid --min-ndcg 0.73
 
