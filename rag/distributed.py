@@ -53,22 +53,13 @@ class _Worker:
 
     def __init__(self, spec: Any, threads: int, backend: str | None = None) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from .embedding import _bundled_path, default_backend, load_embedder
+        from .embedding import load_embedder
 
         if not isinstance(spec, str):
             self.emb = spec
             return
-        backend = backend or default_backend(spec)
-        if backend == "onnx-int8":  # as many ONNX Runtime threads as the actor has CPUs
-            from .onnx_backend import OnnxEmbedder
-
-            self.emb = OnnxEmbedder(spec, Path(_bundled_path()), threads=max(threads, 1))
-            return
-        if backend == "torch":
-            import torch
-
-            torch.set_num_threads(max(threads, 1))
-        self.emb = load_embedder(spec, backend=backend)
+        # As many ONNX Runtime / torch threads as the actor has CPUs.
+        self.emb = load_embedder(spec, backend=backend, threads=max(threads, 1))
 
     def embed(self, batch_no: int, texts: list[str]) -> tuple[int, int, np.ndarray]:
         return batch_no, os.getpid(), self.emb.embed(texts)

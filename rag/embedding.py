@@ -69,8 +69,9 @@ def manifest_backend(meta: dict) -> str | None:
 
 
 def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None,
-                  backend: str | None = None) -> Embedder:
-    """The embedder `name` on `backend` (default: `default_backend(name)`)."""
+                  backend: str | None = None, threads: int | None = None) -> Embedder:
+    """The embedder `name` on `backend` (default: `default_backend(name)`); `threads` caps the
+    CPU threads it uses (a Ray actor's CPUs), None for the backend's own choice."""
     if name.startswith("hashing-"):
         return HashingEmbedder(dim=int(name.split("-")[1]))
     backend = backend or default_backend(name)
@@ -82,8 +83,12 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None,
 
         from .onnx_backend import OnnxEmbedder
 
-        return OnnxEmbedder(name, Path(_bundled_path()))
+        return OnnxEmbedder(name, Path(_bundled_path()), threads=threads)
     if backend == "torch":
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return SentenceTransformerEmbedder(name, device=device)
     raise ModelError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
