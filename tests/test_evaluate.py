@@ -284,6 +284,7 @@ def test_run_questions_with_stub(tmp_path: Path) -> None:
         "supported_citation_rate": 3 / 4,
         "abstention_accuracy": 1 / 2,
         "false_abstention_rate": 1 / 3,
+        "abstention_precision": 1 / 2,  # two abstentions, one on an unanswerable question
         # retrieval 10 20 30 40 50: p95 at position 3.8 -> 40 + 0.8 * 10
         "retrieval_ms_p50": 30.0, "retrieval_ms_p95": 48.0,
         "generation_ms_p50": 200.0, "generation_ms_p95": 290.0,

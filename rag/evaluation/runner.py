@@ -144,6 +144,11 @@ def aggregate_questions(rows: Sequence[dict[str, Any]], k: int) -> tuple[dict[st
     m["unsupported_citations"] = sum(r["scores"]["unsupported_citations"] for r in rows)
     m["abstention_accuracy"] = _mean_of(rows, "abstention_correct")
     m["false_abstention_rate"] = _mean_of(rows, "false_abstention")
+    # Of the questions the bot said "the articles don't say" to, the share the articles indeed do
+    # not answer (None when it never abstained).
+    abstained = [r["scores"] for r in rows if r["abstained"]]
+    m["abstention_precision"] = (sum(bool(x["abstention_correct"]) for x in abstained) / len(abstained)
+                                 if abstained else None)
     # Total falls back to the wall time measured here when the answerer reports none.
     for stage in ("retrieval_ms", "scoring_ms", "citation_check_ms", "generation_ms", "total_ms", "ttft_ms"):
         vals = (_latency(rows, stage) if stage != "total_ms" else
