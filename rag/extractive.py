@@ -147,9 +147,18 @@ def question_parts(question: str) -> tuple[list[str], list[str]]:
 PLACE_KINDS = ("country", "state")
 
 
+# "What is this approach called?", "What was the operation dubbed?": the question asks for a term.
+_CALLED = re.compile(r"\b(?:called|named|known as|dubbed|nicknamed|termed|referred to as|described as)\s*[?.!]*\s*$")
+# "What nickname ...", "Which term ...", "What is the phrase ...": ditto.
+_TERM_NOUNS = r"(?:(?:is|was|are|were) (?:the|this|that) )?(?:\w+ )?(?:nicknames?|terms?|phrases?|slogans?|mottos?|labels?|expressions?)\b"
+# A short quoted phrase: how articles introduce a term ("some experts called “bamboo diplomacy”").
+_QUOTED_TERM = re.compile(r"(?<!\w)[“\"‘']([^“”\"‘’']{2,60}?)[,.]?[”\"’'](?!\w)")
+
+
 def answer_type(question: str) -> str | None:
     """The kind of thing the question asks for: "date", "amount", "country", "state" (of the
-    United States), another "name", or None. Decided by the first question word of the sentence
+    United States), a "term" (what something is called: a quoted phrase or a name), another
+    "name", or None. Decided by the first question word of the sentence
     that asks, so that a later subordinate "when" ("Which country was hit hardest when the storm
     ...?") does not turn a name question into a date one."""
     asking, _ = question_parts(question)
@@ -158,6 +167,8 @@ def answer_type(question: str) -> str | None:
     if not m:
         return None
     wh, rest = m.group(0), q[m.end():].lstrip()
+    if wh in ("what", "which") and (_CALLED.search(q) or re.match(_TERM_NOUNS, rest)):
+        return "term"
     if wh == "when":
         return "date"
     if wh in ("who", "whom", "whose", "where"):
@@ -193,6 +204,11 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[in
         found = list(_DATE.finditer(sentence))
     elif kind == "amount":
         found = list(_AMOUNT.finditer(sentence))
+    elif kind == "term":
+        return [(m.start(1), m.end(1)) for m in _QUOTED_TERM.finditer(sentence)
+                if len(m.group(1).split()) <= 6
+                and not all(_in_question(w, qwords) for w in re.findall(r"\w+", m.group(1).lower())
+                            if w not in STOPWORDS)] or _candidates(sentence, "name", question)
     else:
         opening = len(sentence) - len(sentence.lstrip(_OPENING_MARKS))
         found = [m for m in _NAME.finditer(sentence)

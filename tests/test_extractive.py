@@ -97,6 +97,26 @@ def test_candidates_skip_the_questions_own_names_dates_and_clause_openers() -> N
         == ["George W. Bush"]
 
 
+def test_a_question_for_what_something_is_called_takes_a_quoted_term() -> None:
+    from rag.extractive import _candidates
+
+    q = "Vietnam hosted both leaders, a flexibility named after a plant. What is this approach called?"
+    assert answer_type(q) == "term"
+    assert answer_type("What nickname do the fans use?") == "term"
+    assert answer_type("What is the name of the megarocket?") == "name"
+    s = "The peak of that flexibility, which some experts called “bamboo diplomacy,” came last year."
+    a, b = answer_phrase(s, q)
+    assert s[a:b] == "bamboo diplomacy"
+    # An apostrophe is not a quotation mark; a long quotation is not a term; without a quoted
+    # term, a name is the candidate; a quoted word of the question is not its answer.
+    s = "Vietnam's leader and Hanoi's mayor met Tran Anh Quan."
+    assert _candidates(s, "term", "What was it called?") == _candidates(s, "name", "What was it called?")
+    assert "Tran Anh Quan" in [s[a:b] for a, b in _candidates(s, "term", "What was it called?")]
+    assert _candidates("He said “we will never ever give up on the people of this great land” loudly.",
+                       "term", "What was it called?") == []
+    assert _candidates("The plan, called “the approach”, failed.", "term", q) == []
+
+
 def test_a_photo_caption_ending_in_its_dateline_is_not_a_statement() -> None:
     assert not is_statement("President Putin arrives to give his address at Moscow, February 29, 2024.")
     assert is_statement("The deal was signed on Oct. 3, 2025, in Cairo.")
