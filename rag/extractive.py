@@ -421,7 +421,7 @@ def score_sentences(question: str, hits: Sequence[Hit], embedder: Embedder | Non
     scored = []
     for s, ks in zip(sents, keys):
         hit = hits[s.hit]
-        words = set(content_words(s.text)) | set(content_words(hit.heading or ""))
+        words = set(content_words(s.text)) | set(content_words(hit.heading or "")) | joined_compounds(s.text)
         for w in list(words):
             words |= expand.get(w, set())
         cover = sum(weights.get(w, 1.0) for w in q_words if w in words) / total
@@ -440,6 +440,15 @@ def score_sentences(question: str, hits: Sequence[Hit], embedder: Embedder | Non
         out.append(replace(x, vote=vote, lead=lead, rank=rank))
     out.sort(key=lambda x: (-x.rank, -x.score))
     return out
+
+
+_COMPOUND = re.compile(r"\b[^\W\d_]+(?:-[^\W\d_]+)+\b")
+
+
+def joined_compounds(text: str) -> set[str]:
+    """The hyphenated words of `text` written closed up, as stems: "ultra-processed" also counts
+    for a question that writes "ultraprocessed" (the parts count on their own as well)."""
+    return {w for m in _COMPOUND.finditer(text) for w in content_words(m.group(0).replace("-", ""))}
 
 
 def is_lead(hit: Hit) -> bool:

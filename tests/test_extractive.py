@@ -220,3 +220,12 @@ def test_a_sentence_that_continues_the_answer_is_brought_along() -> None:
     hit = Hit(chunk_id="d#0", doc_id="d", title="t", text=text, start=0, end=len(text), score=1.0, dense_score=0.7)
     check = extractive_answer(q, score_sentences(q, [hit], None, _idf), [hit])
     assert "traditional friend" in check.text and "Friday" not in check.text
+
+
+def test_a_closed_up_compound_in_the_question_matches_the_hyphenated_one() -> None:
+    from rag.extractive import joined_compounds
+
+    assert joined_compounds("a ban on ultra-processed foods in 2-day trials") == {"ultrapr"}
+    hit = _hit("The state banned ultra-processed foods in public schools on Monday.")
+    (s,) = score_sentences("Which state banned ultraprocessed foods in public schools?", [hit], None, _idf)
+    assert s.words == 1.0
