@@ -9,6 +9,7 @@ Variants, all made here from the bundled model, no download:
   ort-int8         the project's backend: ONNX Runtime, MatMul weights int8 per channel, dynamic
   ort-fp32         the same graph unquantized
   ort-fused-int8   ONNX Runtime's BERT fusions (Attention, SkipLayerNorm, BiasGelu) before quantizing
+  ort-int8-static  ONNX Runtime on the static int8 (QDQ) graph of ov-int8-static below
   ov-fp32          OpenVINO reading the fp32 graph (its CPU plugin runs bf16 where the CPU has it)
   ov-int8-static   OpenVINO on a static int8 (QDQ) graph calibrated on the seeds articles, with
                    the attention products and each layer's output projection left in float
@@ -76,7 +77,7 @@ def make_variants(model_dir: Path, work: Path, calibration: list[str], tokenize)
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     out["ov-fp32"] = out["ort-fp32"]
-    out["ov-int8-static"] = static
+    out["ov-int8-static"] = out["ort-int8-static"] = static
     return out
 
 
@@ -145,9 +146,9 @@ def main() -> None:
     batches = [(order[b:b + 32], tokenize([texts[i] for i in order[b:b + 32]])) for b in range(0, len(order), 32)]
     try:
         import openvino  # noqa: F401
-        kinds = ["torch", "ort-int8", "ort-fp32", "ort-fused-int8", "ov-fp32", "ov-int8-static"]
+        kinds = ["torch", "ort-int8", "ort-fp32", "ort-fused-int8", "ort-int8-static", "ov-fp32", "ov-int8-static"]
     except ImportError:
-        kinds = ["torch", "ort-int8", "ort-fp32", "ort-fused-int8"]
+        kinds = ["torch", "ort-int8", "ort-fp32", "ort-fused-int8", "ort-int8-static"]
     runs = {k: runner(k, variants.get(k), model_dir) for k in kinds}
     for run in runs.values():
         run(batches[-1][1])
