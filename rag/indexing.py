@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -112,12 +112,14 @@ def build_index(
             base = None
 
         old: dict[str, tuple[str, str | None]] = {}
+        stored_meta: dict[str, tuple[str, str, str]] = {}
         if base is not None:
             reader = IndexReader(index_dir)
             old = {d: (sha, canon) for d, _, sha, canon in reader.documents()}
+            stored_meta = reader.document_metadata()
             reader.close()
 
-        plan = plan_update({i: e[0] for i, e in scan.entries.items()}, old)
+        plan = plan_update({i: e[0] for i, e in scan.entries.items()}, old, scan.stale(stored_meta))
         wanted, added, changed, removed = plan.wanted, plan.added, plan.changed, plan.removed
 
         report = dict(index_dir=str(index_dir), added=added, changed=changed,
@@ -384,7 +386,7 @@ class _Scan:
     it closes (and so frees) that file."""
 
     def __init__(self, spill_dir: Path) -> None:
-        self.entries: dict[str, tuple[str, str]] = {}  # doc id -> (sha256, file)
+        self.entries: dict[str, tuple[str, str, tuple[str, str, str]]] = {}  # doc id -> (sha256, file, metadata)
         self.problems: list[Problem] = []
         self.notes: list[Problem] = []
         self.kept: dict[str, Document] = {}
@@ -392,6 +394,10 @@ class _Scan:
         self._spill_dir = spill_dir
         self._spill: IO[bytes] | None = None
         self._spilled: dict[str, tuple[int, int]] = {}  # doc id -> (offset, length)
+
+    def stale(self, stored: Mapping[str, tuple[str, str, str]]) -> set[str]:
+        """The documents found whose metadata differs from what a store holds (`stored`)."""
+        return {i for i, e in self.entries.items() if i in stored and stored[i] != e[2]}
 
     def keep(self, doc: Document) -> None:
         size = len(doc.text) + len(doc.title)
@@ -439,7 +445,7 @@ def _scan(roots: list[Path], stored: dict[str, str], progress: ProgressFn | None
             scan.problems.extend(result.problems)
             scan.notes.extend(result.notes)
             for d in result.documents:
-                scan.entries[d.id] = (d.sha256, result.path)
+                scan.entries[d.id] = (d.sha256, result.path, d.metadata)
                 if stored.get(d.id) != d.sha256:
                     scan.keep(d)
             if result.counted:

@@ -491,10 +491,12 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
         if manifest is not None and not store.exists():
             manifest = None
         stored: dict[str, tuple[str, str | None]] = {}
+        stored_meta: dict[str, tuple[str, str, str]] = {}
         if manifest is not None and not rebuild:
             store.client.load_collection(store.docs)
-            stored = {r["doc_id"]: (r["sha256"], r["canonical"] or None)
-                      for r in store.query_all(store.docs, ["doc_id", "sha256", "canonical"])}
+            for r in store.query_all(store.docs, ["doc_id", "sha256", "canonical", "url", "date", "publisher"]):
+                stored[r["doc_id"]] = (r["sha256"], r["canonical"] or None)
+                stored_meta[r["doc_id"]] = (r["url"] or "", r["date"] or "", r["publisher"] or "")
         hint = {d: sha for d, (sha, _) in stored.items()} \
             if manifest is not None and manifest["chunking"] == params.as_dict() else {}
         with _scan(roots, hint, progress, Path(tempfile.gettempdir())) as scan:
@@ -516,7 +518,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
             store.client.load_collection(store.chunks)
             store.client.load_collection(store.docs)
 
-            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored)
+            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored, scan.stale(stored_meta))
             report = dict(index_dir=str(store.url), added=plan.added, changed=plan.changed,
                           removed=plan.removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
                           problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,

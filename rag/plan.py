@@ -12,7 +12,7 @@ no store is read or written here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Collection, Mapping
 
 Stored = tuple[str, "str | None"]  # (sha256, id of the document it repeats, None when indexed itself)
 
@@ -58,22 +58,24 @@ class UpdatePlan:
         return sum(1 for i in self.todo if self.wanted[i][1] is None and self.wanted[i][0] not in reusable)
 
 
-def plan_update(found: Mapping[str, str], old: Mapping[str, Stored]) -> UpdatePlan:
+def plan_update(found: Mapping[str, str], old: Mapping[str, Stored], stale: Collection[str] = ()) -> UpdatePlan:
     """The plan that makes a store holding `old` hold exactly the documents `found`
-    (doc id -> sha256). A document is unchanged only when both its text and its duplicate
-    status are unchanged (a document that became, or stopped being, a copy is rewritten)."""
+    (doc id -> sha256). A document is unchanged only when its text, its duplicate status and its
+    metadata are unchanged (a document that became, or stopped being, a copy is rewritten; so is
+    one in `stale`, whose date, publisher or url the store holds otherwise, e.g. from an earlier
+    version of the ingest code: its chunks and vectors serve it again, see `reusable`)."""
     canonical_of_sha: dict[str, str] = {}
     wanted: dict[str, tuple[str, str | None]] = {}
     for doc_id in sorted(found):
         sha = found[doc_id]
         canon = canonical_of_sha.setdefault(sha, doc_id)
         wanted[doc_id] = (sha, None if canon == doc_id else canon)
-    unchanged = sum(1 for i, w in wanted.items() if old.get(i) == w)
+    same = {i for i, w in wanted.items() if old.get(i) == w and i not in stale}
     return UpdatePlan(
         wanted=wanted, old=dict(old),
         added=tuple(sorted(i for i in wanted if i not in old)),
-        changed=tuple(sorted(i for i in wanted if i in old and old[i] != wanted[i])),
+        changed=tuple(sorted(i for i in wanted if i in old and i not in same)),
         removed=tuple(sorted(set(old) - set(wanted))),
-        unchanged=unchanged,
+        unchanged=len(same),
         duplicates=tuple((i, c) for i, (_, c) in sorted(wanted.items()) if c is not None),
     )

@@ -584,6 +584,11 @@ class IndexReader:
         return [tuple(r) for r in self._sql(  # type: ignore[misc]
             "SELECT doc_id, title, sha256, canonical FROM documents ORDER BY doc_id")]
 
+    def document_metadata(self) -> dict[str, tuple[str, str, str]]:
+        """doc_id -> (url, date, publisher), "" where unknown (`Document.metadata`)."""
+        return {d: (u or "", t or "", p or "") for d, u, t, p in self._sql(
+            "SELECT doc_id, url, date, publisher FROM documents")}
+
     def duplicates_of(self, doc_ids: Iterable[str]) -> dict[str, list[str]]:
         ids = list(set(doc_ids))
         if not ids:

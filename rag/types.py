@@ -28,6 +28,12 @@ class Document:
     date: str | None = None
     publisher: str | None = None
 
+    @property
+    def metadata(self) -> tuple[str, str, str]:
+        """What is known of the document beside its text (url, date, publisher; "" when unknown):
+        an index update rewrites an unchanged text whose metadata changed."""
+        return (self.url or "", self.date or "", self.publisher or "")
+
 
 @dataclass(frozen=True)
 class Chunk:

@@ -161,6 +161,21 @@ def test_milvus_store_is_incremental_by_content(milvus, corpus, hashing):
     assert rep.chunks == local.chunks and rep.documents == local.documents
 
 
+def test_milvus_store_writes_a_new_date_on_unchanged_text_without_embedding(milvus, corpus, hashing):
+    url = milvus.url("redated")
+    build_index([corpus], url, embedder=hashing)
+    f = corpus / "002_7bf4c8803009745d.txt"
+    title, rest = f.read_text(encoding="utf-8").split("\n", 1)
+    f.write_text(f"{title}\n\nJune 20, 2024, 10:15 a.m. ET\n{rest}", encoding="utf-8")  # same text, a date
+    rep = build_index([corpus], url, embedder=hashing)
+    assert rep.changed == (f.name,) and rep.embedded_chunks == 0 and rep.reused_chunks > 0
+    with open_index(url) as m:
+        assert m.reader.doc_dates([f.name]) == {f.name: "2024-06-20"}
+        assert {h.date for h in m.search("Putin Vietnam", k=20, retrieval="lexical") if h.doc_id == f.name} \
+            == {"2024-06-20"}
+    assert not build_index([corpus], url, embedder=hashing).written
+
+
 def test_milvus_manifest_is_checked_on_open(milvus, corpus):
     url = milvus.url("manifest")
     build_index([corpus], url, embedder="hashing-256")

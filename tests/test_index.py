@@ -76,6 +76,26 @@ def test_renamed_file_reuses_its_vectors(corpus, tmp_path, hashing):
     assert rep.added == ("renamed.txt",) and rep.removed == ("002_7bf4c8803009745d.txt",)
 
 
+def _date_it(path: Path, dateline: str) -> None:
+    """Give an article a dateline under its title: its text stays the same, its date changes."""
+    title, rest = path.read_text(encoding="utf-8").split("\n", 1)
+    path.write_text(f"{title}\n\n{dateline}\n{rest}", encoding="utf-8")
+
+
+def test_a_new_date_on_unchanged_text_is_written_without_embedding(corpus, tmp_path, hashing):
+    # E.g. an index built before the ingest code read datelines: the date must not stay missing.
+    idx = tmp_path / "index"
+    build_index([corpus], idx, embedder=hashing)
+    f = corpus / "002_7bf4c8803009745d.txt"
+    _date_it(f, "June 20, 2024, 10:15 a.m. ET")
+    rep = build_index([corpus], idx, embedder=hashing)
+    assert rep.changed == (f.name,) and rep.unchanged == 4
+    assert rep.embedded_chunks == 0 and rep.reused_chunks > 0  # same text: its vectors serve again
+    with open_index(idx, embedder=hashing) as index:
+        assert index.reader.doc_dates([f.name]) == {f.name: "2024-06-20"}
+    assert not build_index([corpus], idx, embedder=hashing).written
+
+
 def test_failure_while_writing_leaves_previous_index_working(corpus, tmp_path, hashing, monkeypatch):
     idx = tmp_path / "index"
     build_index([corpus], idx, embedder=hashing)

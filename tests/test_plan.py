@@ -32,3 +32,11 @@ def test_a_document_that_stops_being_a_copy_is_rewritten():
     assert p.reusable() == {"h1": "a"}  # ... from a's chunks, without embedding
     assert p.to_embed(p.reusable()) == 0
     assert plan_update({"a": "h1", "b": "h1"}, old).nothing_to_do
+
+
+def test_a_document_whose_metadata_changed_is_rewritten_from_its_own_chunks():
+    old = {"a": ("h1", None), "b": ("h2", None)}
+    p = plan_update({"a": "h1", "b": "h2"}, old, stale={"b"})  # b's date or publisher changed
+    assert p.changed == ("b",) and p.unchanged == 1 and not p.nothing_to_do
+    assert p.reusable() == {"h2": "b"} and p.to_embed(p.reusable()) == 0
+    assert plan_update({"a": "h1", "b": "h2"}, old, stale={"gone"}).nothing_to_do
