@@ -229,3 +229,21 @@ def test_a_closed_up_compound_in_the_question_matches_the_hyphenated_one() -> No
     hit = _hit("The state banned ultra-processed foods in public schools on Monday.")
     (s,) = score_sentences("Which state banned ultraprocessed foods in public schools?", [hit], None, _idf)
     assert s.words == 1.0
+
+
+def test_a_verb_in_de_meets_its_noun_in_sion() -> None:
+    from rag.extractive import sion_forms
+
+    assert "invad" in sion_forms("the invasion of Ukraine") and "invas" in sion_forms("troops invaded")
+    hit = _hit("It was the invasion of Ukraine that Putin launched in February 2022.")
+    (s,) = score_sentences("When did Putin invade Ukraine?", [hit], None, _idf)
+    assert s.words == 1.0
+
+
+def test_a_date_question_ranks_a_sentence_with_a_date_above_one_without() -> None:
+    later = "Critics referred to the invasion of Ukraine that Putin launched in February 2022."
+    hits = [_hit("Putin's invasion of Ukraine isolated him internationally.", n=0),
+            Hit(chunk_id="d1#3", doc_id="d1", title="T", text=later, start=900, end=900 + len(later),
+                score=1.0, dense_score=0.5)]
+    scored = score_sentences("When did Putin invade Ukraine?", hits, None, _idf)
+    assert "February 2022" in scored[0].text  # although the other one is its article's lead
