@@ -74,9 +74,7 @@ class Scorer:
     # the RealTime QA dev weeks (real scraped news) and the odd-numbered half of a fresh question
     # set over the seed articles (benchmarks/data/seeds_fresh_dev.jsonl, paraphrased questions):
     # 1.0597, rounded. Fitted on RealTime QA alone it was 1.10, which abstained on 5 of 20 fresh
-    # seeds questions the articles answer. With the lexical passages added to the pool
-    # (`LEXICAL_POOL`) the rule gives 1.0910: the same dev abstention (5 of 11) with two false
-    # abstentions of 47 instead of none, so the threshold stays.
+    # seeds questions the articles answer.
     abstain: float = 1.06
     # A follow-up rewritten from the conversation ("And what did the Americans think of it?")
     # continues a topic the articles already answered; its rewrite is short and vague, so it scores
@@ -87,10 +85,6 @@ class Scorer:
 
 SCORER = Scorer()
 ANSWER_POOL = 10  # passages whose sentences an extractive answer is chosen from (Scorer.rank_*)
-# ... and, for a hybrid search, this many more of the best passages by words alone. Chosen on the
-# dev splits among 0, 5 and 10: RealTime QA dev containment 12 -> 13 of 27 and false abstention
-# 1 -> 0 of 27 at 10 (0 and 5 gave 12 of 27); the seeds dev sets unchanged.
-LEXICAL_POOL = 10
 MAX_QUESTION_CHARS = 2000
 
 _MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \

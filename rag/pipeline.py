@@ -22,7 +22,7 @@ from .citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, conte
                         strip_markers)
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import (ANSWER_POOL, LEXICAL_POOL, MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, answer_passages,
+from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, answer_passages,
                          answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of,
                          unknown_names)
 from .retrieval import DateFilter, Index, diversified, open_index
@@ -258,24 +258,13 @@ class Candidates:
 def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: DateFilter, window: DateFilter,
                timings: dict[str, float] | None = None) -> Candidates:
     """Retrieve the answer pool (`ANSWER_POOL` passages, at most two of one article among the
-    first `k`, then, for a hybrid search, the best `LEXICAL_POOL` passages by words alone that are
-    not among them; inside the question's time window when anything is) and score its sentences.
-
-    The lexical passages are there because the sentence that answers is chosen by the question's
-    words: a passage that states the answer in the question's own words can rank low in the fused
-    list when the rest of it is about something else (its vector is the whole passage's)."""
+    first `k`; inside the question's time window when anything is) and score its sentences."""
     timings = {} if timings is None else timings
     t = time.perf_counter()
     pool = max(k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
-    dates = _narrowed(asked, window)
-    hits = idx.search(question, k=pool, retrieval=retrieval, dates=dates)
+    hits = idx.search(question, k=pool, retrieval=retrieval, dates=_narrowed(asked, window))
     if not hits:
-        dates = asked
-        hits = idx.search(question, k=pool, retrieval=retrieval, dates=dates)
-    if retrieval == "hybrid" and hits:
-        have = {h.chunk_id for h in hits}
-        hits = list(hits) + [h for h in idx.search(question, k=LEXICAL_POOL, retrieval="lexical", dates=dates)
-                             if h.chunk_id not in have]
+        hits = idx.search(question, k=pool, retrieval=retrieval, dates=asked)
     hits = diversified(hits, k)
     timings["retrieval_ms"] = _ms(t)
     t = time.perf_counter()
