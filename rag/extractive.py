@@ -209,7 +209,8 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[in
     if kind == "date":
         found = list(_DATE.finditer(sentence))
     elif kind == "amount":
-        found = list(_AMOUNT.finditer(sentence))
+        dates = [d.span() for d in _DATE.finditer(sentence)]  # "19" of "19-20 June" is a day, 2022 a year
+        found = [m for m in _AMOUNT.finditer(sentence) if not any(a <= m.start() < b for a, b in dates)]
     elif kind == "term":
         return [(m.start(1), m.end(1)) for m in _QUOTED_TERM.finditer(sentence)
                 if len(m.group(1).split()) <= 6

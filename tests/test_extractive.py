@@ -105,6 +105,9 @@ def test_a_question_for_what_something_is_called_takes_a_quoted_term() -> None:
     assert answer_type("What nickname do the fans use?") == "term"
     assert answer_type("What is the name of the megarocket?") == "name"
     assert answer_type("What were the terms of the ceasefire?") != "term"  # conditions, not a name
+    # A day of a date or a year is not an amount.
+    s = "In 2023, about 12 ministers met on 19-20 June."
+    assert [s[a:b] for a, b in _candidates(s, "amount", "How many ministers met?")] == ["12"]
     s = "The peak of that flexibility, which some experts called “bamboo diplomacy,” came last year."
     a, b = answer_phrase(s, q)
     assert s[a:b] == "bamboo diplomacy"
