@@ -225,8 +225,11 @@ def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[in
     for m in found:
         words = [w for w in re.finditer(r"[\w’'-]+", m.group(0))]
         first = words[0]
-        if kind == "name" and len(words) > 1 and first.group(0) in ("The", "A", "An"):
-            words = words[1:]  # "The U.S." is "U.S."
+        if kind == "name" and len(words) > 1 and _NOT_A_NAME.fullmatch(first.group(0)):
+            while len(words) > 1 and _NOT_A_NAME.fullmatch(words[0].group(0)):
+                words = words[1:]  # "The U.S." is "U.S."; "On Friday Putin" is "Putin"
+            if _NOT_A_NAME.fullmatch(words[0].group(0)):
+                continue  # "In March" is no name
         new = [w for w in words if not ((kind == "name" and w.group(0).islower())
                                         or _in_question(re.sub(r"[’']s$", "", w.group(0).lower()), qwords))]
         if not new:

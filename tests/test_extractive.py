@@ -91,6 +91,8 @@ def test_candidates_skip_the_questions_own_names_dates_and_clause_openers() -> N
     assert found("Russian President Vladimir Putin arrived on Thursday.", q) == []  # the head is Putin
     assert found("Vietnamese President To Lam welcomed him.", q) == ["To Lam"]
     assert found("However, the talks in Vietnam ended in March.", q) == []  # opener, a form, a month
+    assert found("Later, In March 2022, the court ruled.", "Who ruled?") == []  # "In March" is no name
+    assert found("On Friday Putin left.", "Who left?") == ["Putin"]  # not "On Friday Putin"
     assert found("She cited relevance to ASEAN, the Association of Southeast Asian Nations.",
                  "Which survey ranked Russia low in relevance to ASEAN?") == []  # another name for ASEAN
     assert found("Cheney served under President George W. Bush.", "Under which president did Cheney serve?") \
