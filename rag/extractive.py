@@ -9,7 +9,7 @@ photo credit). Each is scored by signals that need no new embedding of the artic
   holds (IDF from the index, so rare names and numbers count most), and how close together they sit;
 - answer type: whether the sentence holds something of the kind the question asks for (a date for
   "when", an amount for "how many", a name for "who"/"which"/"where") that the question does not
-  already contain.
+  already contain; what a question asks and which phrases could answer it is rag/questions.py.
 Only the question is embedded per question, and it already was by retrieval. The sum of these
 is the sentence's `score`: under `SCORER.abstain` for the best one, the bot says the articles don't
 say, in either mode, before any LLM is called.
@@ -28,17 +28,16 @@ answers (a candidate of the asked kind) is marked with `**`.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import Callable, NamedTuple, Sequence
 
 from .chunking import split_sentences
 from .citations import CitationCheck, check_citations, content_words
 from .embedding import Embedder
-from .store import STOPWORDS
+from .questions import (MONTHS, SPECIFIC_KINDS, answer_candidates, answer_phrase, answer_type, background_words,
+                        has_type, question_acronyms, question_words, without_outlets)
 from .types import Hit
 
 
@@ -87,26 +86,6 @@ SCORER = Scorer()
 ANSWER_POOL = 10  # passages whose sentences an extractive answer is chosen from (Scorer.rank_*)
 MAX_QUESTION_CHARS = 2000
 
-_MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
-          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
-# Dates: "June 19, 2024", "June 19-20", "May 15 and 16", "March 2023", "19-20 June", "19 June 2024", a year, a weekday.
-_DATE = re.compile(rf"\b(?:\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+)?{_MONTHS}"
-                   rf"(?:\s+\d{{1,2}}\b(?:\s*(?:[-–]|and|&)\s*\d{{1,2}}\b)?(?:,?\s*\d{{4}})?|\s+\d{{4}})?|"
-                   r"\b(?:1[89]\d\d|20\d\d)\b|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
-_NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)"
-_AMOUNT = re.compile(r"(?:US)?\$\s?\d[\d,.]*(?:\s*(?:billion|million|trillion|thousand))?|"
-                     r"\b\d[\d,.]*\s*(?:billion|million|trillion|thousand|per ?cent|percent|%)|\b\d[\d,.]*\b|"
-                     rf"\b{_NUMBER_WORDS}\b", re.IGNORECASE)
-# Capitalised words that are not names: dates (asked for by "when") and words that open a clause.
-_NOT_A_NAME = re.compile(rf"(?:{_MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|(?:The|A|An|In|On|At|But|And|"
-                         r"However|This|That|These|Those|It|He|She|They|We|I|You|If|When|While|After|Before|As|"
-                         r"For|So|Yet|Still|Also|Meanwhile|According|Last|Next|Since|Despite|"
-                         r"Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gov|Gen|St|Jr|Sr))(?:\s+\d.*)?")
-_OPENING_MARKS = "\"“‘'([ -—–"
-# A name: capitalised words, initials ("K."), abbreviations ("U.S."), and the small words inside names.
-_NAME = re.compile(r"\b(?:[A-Z]\.(?:[A-Z]\.)+|[A-Z][\w’'-]+)"
-                   r"(?:\s+(?:[A-Z]\.(?:[A-Z]\.)+|[A-Z][\w’'-]+|[A-Z]\.|(?:of|the|de|van|bin|al)(?=\s+[A-Z])))*")
-
 # A sentence that opens by referring back needs the one before it to stand alone.
 _REFERS_BACK = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Their|This|That|These|Those|There|"
                           r"But|And|However|Yet|Still|Also|So|Therefore|Thus|Hence|Meanwhile|Instead|The (?:move|decision|"
@@ -115,7 +94,7 @@ _REFERS_BACK = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Thei
 _CREDIT = re.compile(r"\b(?:photo(?:graph)?s?|images?|pictures?|credit|illustration)\s*(?:by|:|/|credit)|"
                      r"\((?:photo|image|credit)\b", re.IGNORECASE)
 # A photo caption ends with where and when it was taken: "... at Moscow, February 29, 2024."
-_CAPTION_DATE = re.compile(rf",\s*{_MONTHS}\s+\d{{1,2}},\s*\d{{4}}\.[”\"’')\]]*\s*$")
+_CAPTION_DATE = re.compile(rf",\s*{MONTHS}\s+\d{{1,2}},\s*\d{{4}}\.[”\"’')\]]*\s*$")
 _CONTROL_MARKUP = re.compile(r"<\|[\w.-]{1,40}\|>|<\|[a-z_]{2,30}|[a-z_]{2,30}\|>")
 _ENDS_SENTENCE = re.compile(r"[.!]\s*[”\"’')\]]*\s*(?:\[\d+\])?\s*$|[.!][”\"’']\s*$")
 
@@ -136,217 +115,7 @@ class ScoredSentence:
     rank: float = 0.0  # the order of the list (`Scorer.rank_*`); answerability stays `score`
 
 
-_WH = re.compile(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
-# A question's sentences: not split after an initial ("Daniel K. Inouye") or a title ("Mr. Lam").
-_QUESTION_SENTENCE = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(?<!\bM[rs]\.)(?<!\bDr\.)(?<!\bMrs\.)\s+(?=[A-Z\"“])")
-
-
-def question_parts(question: str) -> tuple[list[str], list[str]]:
-    """The question's sentences that ask (they end in "?" or hold a question word) and those that
-    only set it up ("Dick Cheney died this week. Under which president did he serve?")."""
-    parts = [p for p in _QUESTION_SENTENCE.split(question.strip()) if p]
-    asking = [p for p in parts if p.rstrip().endswith("?")] or [p for p in parts if _WH.search(p)] or parts
-    return asking, [p for p in parts if p not in asking]
-
-
-PLACE_KINDS = ("country", "state")
-SPECIFIC_KINDS = ("date", "amount", *PLACE_KINDS)  # kinds a sentence plainly holds or not
-
-
-# "What is this approach called?", "What was the operation dubbed?": the question asks for a term.
-_CALLED = re.compile(r"\b(?:called|named|known as|dubbed|nicknamed|termed|referred to as|described as)\s*[?.!]*\s*$")
-# "What nickname ...", "Which term ...", "What is the phrase ...": ditto.
-_TERM_NOUNS = r"(?:(?:is|was|are|were) (?:the|this|that) )?(?:\w+ )?(?:nicknames?|term(?! of)|phrases?|slogans?|mottos?|labels?|expressions?)\b"
-# A short quoted phrase: how articles introduce a term ("some experts called “bamboo diplomacy”").
-_QUOTED_TERM = re.compile(r"(?<!\w)[“\"‘']([^“”\"‘’']{2,60}?)[,.]?[”\"’'](?!\w)")
-
-
-def answer_type(question: str) -> str | None:
-    """The kind of thing the question asks for: "date", "amount", "country", "state" (of the
-    United States), a "term" (what something is called: a quoted phrase or a name), another
-    "name", or None. Decided by the first question word of the sentence
-    that asks, so that a later subordinate "when" ("Which country was hit hardest when the storm
-    ...?") does not turn a name question into a date one."""
-    asking, _ = question_parts(question)
-    q = (asking[0] if asking else question).lower()
-    m = _WH.search(q)
-    if not m:
-        return None
-    wh, rest = m.group(0), q[m.end():].lstrip()
-    if wh in ("what", "which") and (_CALLED.search(q) or re.match(_TERM_NOUNS, rest)):
-        return "term"
-    if wh == "when":
-        return "date"
-    if wh in ("who", "whom", "whose", "where"):
-        return "name"
-    if wh == "why":
-        return None
-    if wh == "how":
-        return "amount" if re.match(r"(?:much|many|large|big|long|far|old|tall|high|deep|fast)\b", rest) else None
-    if re.match(r"(?:year|month|date|day|decade)s?\b", rest):
-        return "date"
-    if re.match(r"(?:amount|number|percentage|share|sum|price|total|age)\b", rest):
-        return "amount"
-    if re.match(r"(?:countr(?:y|ies)|nations?)\b", rest):
-        return "country"
-    if re.match(r"(?:u\.?s\.?\s+)?states?\b(?![-’'])", rest):
-        return "state"
-    if re.match(r"(?:is|was|are|were) (?:the|its|their|his|her) names?\b", rest) or \
-            re.match(r"(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", rest):
-        return "name"
-    return None
-
-
-def _candidates(sentence: str, kind: str | None, question: str) -> list[tuple[int, int]]:
-    """Spans of phrases of the asked kind in the sentence, without the words the question already
-    has at either end ("Vietnamese President To Lam" -> "To Lam" for "Which Vietnamese president")."""
-    if kind is None:
-        return []
-    qwords = {w.lower() for w in re.findall(r"\w+", question)}
-    if kind in PLACE_KINDS:
-        return [(m.start(), m.end()) for m in place_names(kind).finditer(sentence)
-                if not all(_in_question(w.lower(), qwords) for w in re.findall(r"\w+", m.group(0)))]
-    if kind == "date":
-        found = list(_DATE.finditer(sentence))
-    elif kind == "amount":
-        dates = [d.span() for d in _DATE.finditer(sentence)]  # "19" of "19-20 June" is a day, 2022 a year
-        found = [m for m in _AMOUNT.finditer(sentence) if not any(a <= m.start() < b for a, b in dates)]
-    elif kind == "term":
-        return [(m.start(1), m.end(1)) for m in _QUOTED_TERM.finditer(sentence)
-                if len(m.group(1).split()) <= 6
-                and not all(_in_question(w, qwords) for w in re.findall(r"\w+", m.group(1).lower())
-                            if w not in STOPWORDS)] or _candidates(sentence, "name", question)
-    else:
-        opening = len(sentence) - len(sentence.lstrip(_OPENING_MARKS))
-        found = [m for m in _NAME.finditer(sentence)
-                 if (m.start() > opening or sum(w[:1].isupper() for w in m.group(0).split()) > 1)
-                 and not _NOT_A_NAME.fullmatch(m.group(0))]
-    out = []
-    for m in found:
-        words = [w for w in re.finditer(r"[\w’'-]+", m.group(0))]
-        first = words[0]
-        if kind == "name" and len(words) > 1 and _NOT_A_NAME.fullmatch(first.group(0)):
-            while len(words) > 1 and _NOT_A_NAME.fullmatch(words[0].group(0)):
-                words = words[1:]  # "The U.S." is "U.S."; "On Friday Putin" is "Putin"
-            if _NOT_A_NAME.fullmatch(words[0].group(0)):
-                continue  # "In March" is no name
-        new = [w for w in words if not ((kind == "name" and w.group(0).islower())
-                                        or _in_question(re.sub(r"[’']s$", "", w.group(0).lower()), qwords))]
-        if not new:
-            continue
-        if kind == "name" and words[-1] is not new[-1] and words[-1].group(0)[:1].isupper():
-            continue  # a name ends in its head: "Russian President Vladimir Putin" is the asked-about Putin
-        if kind == "name" and _renames_question_word(sentence, m.start(), qwords):
-            continue  # "ASEAN, the Association of Southeast Asian Nations": the question's own term
-        start = m.start() if new[0] is first else m.start() + new[0].start()
-        end = m.end() if new[-1] is words[-1] else m.start() + new[-1].end()
-        out.append((start, end))
-    return out
-
-
-@functools.cache
-def place_names(kind: str) -> re.Pattern[str]:
-    """The names of the places of one kind ("country", "state"), from `places.toml` (data: world
-    knowledge, not article words), as one case-sensitive whole-word pattern, longest names first."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    data = tomllib.loads(resources.files(__package__).joinpath("places.toml").read_text(encoding="utf-8"))
-    names = sorted({n for group in data[{"country": "countries", "state": "states"}[kind]] for n in group},
-                   key=len, reverse=True)
-    return re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
-
-
-_APPOSITION = re.compile(r"([\w’'-]+)[”\"’']?\s*[,(—–-][”\"’']?\s*[“\"‘']?(?:the\s+|an?\s+)?$", re.IGNORECASE)
-
-
-def _renames_question_word(sentence: str, start: int, qwords: set[str]) -> bool:
-    """Whether the phrase at `start` is set beside a name the question uses, as its other name
-    ("ASEAN, the Association of ..."); not a common noun it names ("a professor, Alexander ...")."""
-    m = _APPOSITION.search(sentence[max(0, start - 60):start])
-    return bool(m) and m.group(1)[:1].isupper() and _in_question(re.sub(r"[’']s$", "", m.group(1).lower()), qwords)
-
-
-def _in_question(word: str, qwords: set[str]) -> bool:
-    """The word, or a form of it ("Vietnam" for "Vietnamese", "Americans" for "American"), is
-    in the question: the question's own words are not its answer."""
-    if word in qwords:
-        return True
-    return len(word) >= 4 and any(len(q) >= 4 and (q.startswith(word) or word.startswith(q)) for q in qwords)
-
-
-def _has_type(sentence: str, kind: str | None, question: str) -> float:
-    return 1.0 if _candidates(sentence, kind, question) else 0.0
-
-
-def answer_phrase(sentence: str, question: str) -> tuple[int, int] | None:
-    """Span of the phrase that answers within the sentence: the candidate of the asked kind that
-    sits closest to the question's words; None when there is none."""
-    cands = _candidates(sentence, answer_type(question), question)
-    if not cands:
-        return None
-    wanted = set(question_words(question))
-    anchors = [m.start() for m in re.finditer(r"\w+", sentence) if content_words(m.group(0))
-               and content_words(m.group(0))[0] in wanted]
-    if not anchors:
-        return cands[0]
-    return min(cands, key=lambda c: min(abs(c[0] - a) for a in anchors))
-
-
-# Words that frame a question rather than name its topic ("what name is given to ...").
-QUESTION_FRAME = frozenset("""name named called given refer refers referred phrase term word exact exactly
-mention mentioned describe described happen happened kind type say tell told specific specifically known
-regarding
-""".split())
-
-
-_FRAME_STEMS = frozenset(content_words(" ".join(QUESTION_FRAME)))  # compared after stemming: "called" -> "call"
-
-
-def question_words(question: str) -> list[str]:
-    """The question's content words, without those that only frame it ("name", "called")."""
-    return [w for w in dict.fromkeys(content_words(question)) if w not in _FRAME_STEMS]
-
-
 BACKGROUND_WEIGHT = 0.5  # a word only in a question's set-up sentence counts half
-
-
-def background_words(question: str) -> set[str]:
-    """Words that only say where to look, counted at `BACKGROUND_WEIGHT`: those only in the set-up
-    of a question of several sentences ("Dick Cheney died this week. Under which president did he
-    serve?": the sentence that asks says what the answer must state), and those only in a
-    parenthesis, the context a follow-up carries over ("When did it issue the warrant (regarding
-    court arrest Putin)?")."""
-    asking, setup = question_parts(question)
-    asked = {w for p in asking for w in content_words(re.sub(r"\([^()]*\)", " ", p))}
-    said = {w for p in asking + setup for w in content_words(p)}
-    return said - asked
-
-
-def without_outlets(question: str, publishers: Sequence[str]) -> str:
-    """The question without the names of indexed publishers it mentions ("... according to The
-    New York Sun?" -> "... according to?")."""
-    for p in sorted(publishers, key=len, reverse=True):
-        name = re.sub(r"^the\s+", "", p.strip(), flags=re.IGNORECASE)
-        if len(name) >= 3:
-            question = re.sub(rf"(?:\bthe\s+)?(?<!\w){re.escape(name)}(?!\w)", " ", question, flags=re.IGNORECASE)
-    return question
-
-
-def unknown_names(question: str, doc_freq: Callable[[Sequence[str]], dict[str, int]],
-                  publishers: Sequence[str] = ()) -> list[str]:
-    """Names and acronyms in the question (capitalised, not the first word) that no passage of
-    the whole index contains: the articles cannot answer a question about something they never
-    mention. A word of an indexed document's publisher ("according to The New York Sun") is known
-    even though the cleaner took the outlet's name out of the text."""
-    words = re.findall(r"[\w’'-]+", question)
-    names = [w.strip("’'-") for i, w in enumerate(words[1:], 1)
-             if w[:1].isupper() and w.lower() not in STOPWORDS]
-    outlets = {w.lower() for p in publishers for w in re.findall(r"\w+", p)}
-    names = [n for n in names if re.fullmatch(r"\w+", n) and n.lower() not in outlets]
-    df = doc_freq([n.lower() for n in names])
-    return [n for n in names if df.get(n.lower(), 1) == 0]
 
 
 def acronyms(texts: Sequence[str]) -> dict[str, set[str]]:
@@ -361,15 +130,6 @@ def acronyms(texts: Sequence[str]) -> dict[str, set[str]]:
             if len(tail) == len(acro) and all(w[0] == a for w, a in zip(tail, acro)):
                 found[acro.lower()] = set(content_words(" ".join(tail)))
     return found
-
-
-def question_acronyms(question: str) -> dict[str, set[str]]:
-    """The question's own multi-word names by their initials: "International Criminal Court" -> icc."""
-    out = {}
-    for m in re.finditer(r"\b[A-Z][\w-]+(?:\s+(?:of\s+|the\s+|for\s+|and\s+)*[A-Z][\w-]+)+", question):
-        caps = [w for w in m.group(0).split() if w[:1].isupper()]
-        out["".join(w[0] for w in caps).lower()] = set(content_words(" ".join(caps)))
-    return out
 
 
 class Sentence(NamedTuple):
@@ -420,7 +180,7 @@ def score_sentences(question: str, hits: Sequence[Hit], embedder: Embedder | Non
     expand.update(question_acronyms(question))
     kind = answer_type(question)
     # The answer candidates of every sentence, found once: for the type signal and for the vote.
-    keys = [{_phrase_key(s.text[a:b]) for a, b in _candidates(s.text, kind, question)} for s in sents]
+    keys = [{_phrase_key(s.text[a:b]) for a, b in answer_candidates(s.text, kind, question)} for s in sents]
     cand_words = {k: content_words(k) for ks in keys for k in ks}
     weights = idf(sorted(set(q_words) | {w for ws in cand_words.values() for w in ws}))
     for w in background_words(question):
@@ -568,7 +328,7 @@ def with_context(chosen: ScoredSentence, hits: Sequence[Hit], question: str) -> 
     kind = answer_type(question)
     if at + 1 < len(own) and own[at + 1].statement:
         nxt = own[at + 1]
-        if kind and not _has_type(chosen.text, kind, question) and _has_type(nxt.text, kind, question):
+        if kind and not has_type(chosen.text, kind, question) and has_type(nxt.text, kind, question):
             out.append(nxt)
         elif _REFERS_BACK.match(nxt.text) and \
                 set(question_words(question)) & (set(content_words(nxt.text)) - set(content_words(chosen.text))):

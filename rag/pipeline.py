@@ -22,9 +22,9 @@ from .citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, conte
                         strip_markers)
 from .config import Settings
 from .errors import InputError, ModelError
-from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, QUESTION_FRAME, SCORER, ScoredSentence, answer_passages,
-                         answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of,
-                         unknown_names)
+from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages, answerability,
+                         extractive_answer, idf_from_counts, score_sentences, sentences_of)
+from .questions import QUESTION_FRAME, unknown_names
 from .retrieval import DateFilter, Index, diversified, open_index
 from .store import STOPWORDS
 from .types import Answer, Hit, LeftOut, Source

@@ -3,8 +3,8 @@ sentence needs, the marked answer phrase, and citations checked (not assumed) by
 
 from __future__ import annotations
 
-from rag.extractive import (answer_phrase, answer_type, background_words, extractive_answer, is_statement, score_sentences,
-                            with_context)
+from rag.extractive import extractive_answer, is_statement, score_sentences, with_context
+from rag.questions import answer_candidates, answer_phrase, answer_type, background_words
 from rag.types import Hit
 
 
@@ -82,10 +82,9 @@ def test_citations_are_checked_not_assumed() -> None:
 
 
 def test_candidates_skip_the_questions_own_names_dates_and_clause_openers() -> None:
-    from rag.extractive import _candidates
 
     def found(sentence: str, question: str) -> list[str]:
-        return [sentence[a:b] for a, b in _candidates(sentence, answer_type(question), question)]
+        return [sentence[a:b] for a, b in answer_candidates(sentence, answer_type(question), question)]
 
     q = "Which Vietnamese president welcomed Putin in Hanoi?"
     assert found("Russian President Vladimir Putin arrived on Thursday.", q) == []  # the head is Putin
@@ -100,7 +99,6 @@ def test_candidates_skip_the_questions_own_names_dates_and_clause_openers() -> N
 
 
 def test_a_question_for_what_something_is_called_takes_a_quoted_term() -> None:
-    from rag.extractive import _candidates
 
     q = "Vietnam hosted both leaders, a flexibility named after a plant. What is this approach called?"
     assert answer_type(q) == "term"
@@ -109,18 +107,18 @@ def test_a_question_for_what_something_is_called_takes_a_quoted_term() -> None:
     assert answer_type("What were the terms of the ceasefire?") != "term"  # conditions, not a name
     # A day of a date or a year is not an amount.
     s = "In 2023, about 12 ministers met on 19-20 June."
-    assert [s[a:b] for a, b in _candidates(s, "amount", "How many ministers met?")] == ["12"]
+    assert [s[a:b] for a, b in answer_candidates(s, "amount", "How many ministers met?")] == ["12"]
     s = "The peak of that flexibility, which some experts called “bamboo diplomacy,” came last year."
     a, b = answer_phrase(s, q)
     assert s[a:b] == "bamboo diplomacy"
     # An apostrophe is not a quotation mark; a long quotation is not a term; without a quoted
     # term, a name is the candidate; a quoted word of the question is not its answer.
     s = "Vietnam's leader and Hanoi's mayor met Tran Anh Quan."
-    assert _candidates(s, "term", "What was it called?") == _candidates(s, "name", "What was it called?")
-    assert "Tran Anh Quan" in [s[a:b] for a, b in _candidates(s, "term", "What was it called?")]
-    assert _candidates("He said “we will never ever give up on the people of this great land” loudly.",
+    assert answer_candidates(s, "term", "What was it called?") == answer_candidates(s, "name", "What was it called?")
+    assert "Tran Anh Quan" in [s[a:b] for a, b in answer_candidates(s, "term", "What was it called?")]
+    assert answer_candidates("He said “we will never ever give up on the people of this great land” loudly.",
                        "term", "What was it called?") == []
-    assert _candidates("The plan, called “the approach”, failed.", "term", q) == []
+    assert answer_candidates("The plan, called “the approach”, failed.", "term", q) == []
 
 
 def test_a_photo_caption_ending_in_its_dateline_is_not_a_statement() -> None:
@@ -129,7 +127,7 @@ def test_a_photo_caption_ending_in_its_dateline_is_not_a_statement() -> None:
 
 
 def test_set_up_sentences_and_a_parenthesis_count_half() -> None:
-    from rag.extractive import background_words, question_words
+    from rag.questions import question_words
     setup = background_words("Dick Cheney died this week at 84. Under which president did he serve?")
     assert "cheney" in setup and "presid" not in setup and "serv" not in setup
     assert background_words("Who won the vote?") == set()
@@ -190,7 +188,7 @@ def test_the_passages_shown_hold_at_most_two_of_one_article() -> None:
 
 
 def test_a_question_naming_an_indexed_outlet_is_not_about_an_unknown_name() -> None:
-    from rag.extractive import unknown_names, without_outlets
+    from rag.questions import unknown_names, without_outlets
 
     def doc_freq(words):  # the outlet's name was cleaned out of every passage
         return {w: 0 if w in {"york", "sun", "zanzibar"} else 3 for w in words}
@@ -215,7 +213,7 @@ def test_dates_in_either_order_and_plural_date_questions() -> None:
 
 
 def test_question_frame_words_are_compared_after_stemming() -> None:
-    from rag.extractive import question_words
+    from rag.questions import question_words
     assert question_words("What was his fanpage called?") == ["fanpag"]  # not "call" (a phone call)
 
 
