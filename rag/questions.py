@@ -25,7 +25,7 @@ from .citations import content_words
 from .store import STOPWORDS
 
 MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
-          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
+         r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
 # Dates: "June 19, 2024", "June 19-20", "May 15 and 16", "March 2023", "19-20 June", "19 June 2024", a year, a weekday.
 _DATE = re.compile(rf"\b(?:\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+)?{MONTHS}"
                    rf"(?:\s+\d{{1,2}}\b(?:\s*(?:[-–]|and|&)\s*\d{{1,2}}\b)?(?:,?\s*\d{{4}})?|\s+\d{{4}})?|"
