@@ -24,6 +24,22 @@ from typing import Callable, Sequence
 from .citations import content_words
 from .store import STOPWORDS
 
+def _words_data() -> dict:
+    """The word lists of `questions.toml` (data: general English, not article words)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(resources.files(__package__).joinpath("questions.toml").read_text(encoding="utf-8"))
+
+
+_WORDS = _words_data()
+
+
+def _alternatives(words: Sequence[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
 MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December|" \
          r"Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
 # Dates: "June 19, 2024", "June 19-20", "May 15 and 16", "March 2023", "19-20 June", "19 June 2024", a year, a weekday.
@@ -35,10 +51,8 @@ _AMOUNT = re.compile(r"(?:US)?\$\s?\d[\d,.]*(?:\s*(?:billion|million|trillion|th
                      r"\b\d[\d,.]*\s*(?:billion|million|trillion|thousand|per ?cent|percent|%)|\b\d[\d,.]*\b|"
                      rf"\b{_NUMBER_WORDS}\b", re.IGNORECASE)
 # Capitalised words that are not names: dates (asked for by "when") and words that open a clause.
-_NOT_A_NAME = re.compile(rf"(?:{MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|(?:The|A|An|In|On|At|But|And|"
-                         r"However|This|That|These|Those|It|He|She|They|We|I|You|If|When|While|After|Before|As|"
-                         r"For|So|Yet|Still|Also|Meanwhile|According|Last|Next|Since|Despite|"
-                         r"Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gov|Gen|St|Jr|Sr))(?:\s+\d.*)?")
+_NOT_A_NAME = re.compile(rf"(?:{MONTHS}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|"
+                         rf"(?:{_alternatives(_WORDS['not_names'])}))(?:\s+\d.*)?")
 _OPENING_MARKS = "\"“‘'([ -—–"
 # A name: capitalised words, initials ("K."), abbreviations ("U.S."), and the small words inside names.
 _NAME = re.compile(r"\b(?:[A-Z]\.(?:[A-Z]\.)+|[A-Z][\w’'-]+)"
@@ -63,9 +77,9 @@ SPECIFIC_KINDS = ("date", "amount", *PLACE_KINDS)  # kinds a sentence plainly ho
 
 
 # "What is this approach called?", "What was the operation dubbed?": the question asks for a term.
-_CALLED = re.compile(r"\b(?:called|named|known as|dubbed|nicknamed|termed|referred to as|described as)\s*[?.!]*\s*$")
+_CALLED = re.compile(rf"\b(?:{_alternatives(_WORDS['called'])})\s*[?.!]*\s*$")
 # "What nickname ...", "Which term ...", "What is the phrase ...": ditto.
-_TERM_NOUNS = r"(?:(?:is|was|are|were) (?:the|this|that) )?(?:\w+ )?(?:nicknames?|term(?! of)|phrases?|slogans?|mottos?|labels?|expressions?)\b"
+_TERM_NOUNS = rf"(?:(?:is|was|are|were) (?:the|this|that) )?(?:\w+ )?(?:{_alternatives(_WORDS['term_nouns'])})\b(?! of)"
 # A short quoted phrase: how articles introduce a term ("some experts called “bamboo diplomacy”").
 _QUOTED_TERM = re.compile(r"(?<!\w)[“\"‘']([^“”\"‘’']{2,60}?)[,.]?[”\"’'](?!\w)")
 
@@ -204,10 +218,7 @@ def answer_phrase(sentence: str, question: str) -> tuple[int, int] | None:
 
 
 # Words that frame a question rather than name its topic ("what name is given to ...").
-QUESTION_FRAME = frozenset("""name named called given refer refers referred phrase term word exact exactly
-mention mentioned describe described happen happened kind type say tell told specific specifically known
-regarding
-""".split())
+QUESTION_FRAME = frozenset(_WORDS["frame"])
 
 
 _FRAME_STEMS = frozenset(content_words(" ".join(QUESTION_FRAME)))  # compared after stemming: "called" -> "call"
