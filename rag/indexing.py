@@ -142,7 +142,8 @@ def build_index(
                 reusable[sha] = (rows, writer.vectors_of([r[0] for r in rows]))
             # A changed document mostly keeps its passages: their vectors serve the new chunks
             # whose passage text is identical (an edit re-embeds only what it touched).
-            seen = _old_passages(writer, [i for i in changed if old[i][1] is None])
+            # (Not those whose text is the same, e.g. only their date changed: `reusable` serves them whole.)
+            seen = _old_passages(writer, [i for i in changed if old[i][1] is None and old[i][0] != wanted[i][0]])
             writer.remove_documents(list(plan.outgoing))
 
             todo = list(plan.todo)
@@ -167,7 +168,11 @@ def build_index(
                     else:
                         yield d
 
-            embedded, ran = _embed_into(writer, fresh_documents(), to_embed, emb, params, progress, seen)
+            def write(batch: list[tuple[Document, list[Chunk], np.ndarray]]) -> None:
+                for doc, cs, vecs in batch:
+                    writer.add_chunks(doc.title, cs, vecs)
+
+            embedded, ran = _embed_into(write, fresh_documents(), to_embed, emb, params, progress, seen)
             t_embed = time.perf_counter()
             final = writer.commit({
                 "embedder": {"name": emb.name, "dim": emb.dim, "max_tokens": emb.max_tokens,
@@ -275,11 +280,12 @@ class _Batch:
     vecs: np.ndarray | None = None
 
 
-def _embed_into(writer: GenerationWriter, docs: Iterable[Document], total_docs: int, emb: Embedder,
-                params: ChunkingParams, progress: ProgressFn | None,
-                seen: dict[bytes, np.ndarray] | None = None) -> tuple[int, int]:
-    """Chunk and embed `docs` (`total_docs` of them) in bounded batches, adding each batch to
-    the writer; at most two batches of documents are held at a time.
+def _embed_into(write: Callable[[list[tuple[Document, list[Chunk], np.ndarray]]], None],
+                docs: Iterable[Document], total_docs: int, emb: Embedder, params: ChunkingParams,
+                progress: ProgressFn | None, seen: dict[bytes, np.ndarray] | None = None) -> tuple[int, int]:
+    """Chunk and embed `docs` (`total_docs` of them) in bounded batches, handing each batch to
+    `write` as (document, its chunks, their vectors); at most two batches of documents are held at
+    a time. Both stores write through this: the local generation writer and the Milvus store.
 
     The embedder runs on a worker thread while this one reads, cleans and chunks the next batch
     and writes the previous one (model calls release the GIL; SQLite stays on this thread), so
@@ -333,10 +339,11 @@ def _embed_into(writer: GenerationWriter, docs: Iterable[Document], total_docs: 
             if len(seen) >= SEEN_TEXTS:
                 break
             seen.setdefault(k, batch.vecs[row])
-        at = 0
+        at, out = 0, []
         for doc, cs in batch.pending:
-            writer.add_chunks(doc.title, cs, vecs[at:at + len(cs)])
+            out.append((doc, cs, vecs[at:at + len(cs)]))
             at += len(cs)
+        write(out)
         counts["embedded"] += len(batch.keys)
         counts["docs"] += len(batch.pending)
         batch.pending = []  # written: only its new vectors are kept, for the next batch's repeats

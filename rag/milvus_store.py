@@ -45,7 +45,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .chunking import ChunkingParams, chunk_document, passage_text
+from .chunking import ChunkingParams
 from .embedding import Embedder, backend_of, manifest_backend
 from .errors import IndexMismatchError, InputError, NoIndexError, RagError
 from .retrieval import FUSION, Fusion, Index
@@ -60,6 +60,7 @@ RANKERS = ("rrf", "weighted", "client")
 # weighted 0.7363, client 0.7345, rrf 0.7252.
 DEFAULT_RANKER = "weighted"
 _VARCHAR_MAX = 65535
+_FIELD_MAX = 2048  # bytes kept of an id, a source path, a url, a date or a publisher
 _TEXT_FIELDS = ("chunk_id", "doc_id", "title", "heading", "text", "sha256", "date", "url", "publisher")
 _CHUNK_FIELDS = ["id", "chunk_id", "doc_id", "n", "start", "end", "title", "heading", "text"]
 _URL = re.compile(r"^milvus:/{1,2}([^/]+)/(.+?)/*$", re.IGNORECASE)
@@ -195,7 +196,7 @@ class MilvusStore:
         s.add_field("start", DataType.INT64)
         s.add_field("end", DataType.INT64)
         for f in _TEXT_FIELDS:
-            s.add_field(f, DataType.VARCHAR, max_length=_VARCHAR_MAX if f in ("text", "title", "heading") else 2048)
+            s.add_field(f, DataType.VARCHAR, max_length=_VARCHAR_MAX if f in ("text", "title", "heading") else _FIELD_MAX)
         s.add_field("lex", DataType.VARCHAR, max_length=_VARCHAR_MAX, enable_analyzer=True, enable_match=True,
                     analyzer_params={"tokenizer": "standard"})
         s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -208,9 +209,9 @@ class MilvusStore:
         self.client.create_collection(self.chunks, schema=s, index_params=ip)
 
         d = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False, description="rag documents")
-        d.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=2048)
+        d.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=_FIELD_MAX)
         for f in ("title", "sha256", "canonical", "source", "url", "date", "publisher"):
-            d.add_field(f, DataType.VARCHAR, max_length=_VARCHAR_MAX if f == "title" else 2048)
+            d.add_field(f, DataType.VARCHAR, max_length=_VARCHAR_MAX if f == "title" else _FIELD_MAX)
         d.add_field("_v", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs a vector field in a collection
         dp = self.client.prepare_index_params()
         dp.add_index("_v", index_type="FLAT", metric_type="L2")
@@ -472,7 +473,7 @@ def open_milvus_index(url: StoreURL | str, embedder: Embedder | str | None = Non
 # -- writing: build or update a store from folders of articles ----------------------------
 def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embedder: Any = None,
                        backend: str | None = None, params: ChunkingParams = ChunkingParams(),
-                       rebuild: bool = False, progress: Any = None, embed_batch: int = 2048) -> Any:
+                       rebuild: bool = False, progress: Any = None) -> Any:
     """Make the store hold exactly the documents found under `paths` (see `indexing.build_index`).
 
     The same two streaming passes as the local store (`indexing._scan`, `indexing._documents`:
@@ -480,7 +481,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
     remove and reuse (`plan.plan_update`); only the writes differ."""
     import tempfile
 
-    from .indexing import IndexReport, _documents, _resolve_embedder, _scan
+    from .indexing import IndexReport, _documents, _embed_into, _resolve_embedder, _scan
     from .plan import plan_update
 
     t0 = time.perf_counter()
@@ -518,9 +519,8 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
             store.client.load_collection(store.chunks)
             store.client.load_collection(store.docs)
 
-            # Compared as written: the store keeps each field cut to 2048 bytes.
-            stale = {i for i in scan.stale(stored_meta)
-                     if tuple(_clip(x, 2048) for x in scan.entries[i][2]) != stored_meta[i]}
+            # Compared as written: the store keeps each field cut to _FIELD_MAX bytes.
+            stale = {i for i in scan.stale(stored_meta) if _metadata(scan.entries[i][2]) != stored_meta[i]}
             plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored, stale)
             report = dict(index_dir=str(store.url), added=plan.added, changed=plan.changed,
                           removed=plan.removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
@@ -570,8 +570,14 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
                     else:
                         yield d
 
-            embedded = _embed_into_store(store, fresh_documents(), plan.to_embed(reusable), emb, params,
-                                         progress, embed_batch)
+            def write(batch: list[tuple[Document, list[Chunk], np.ndarray]]) -> None:
+                """A batch's chunk rows, then its document rows."""
+                if batch:
+                    _write_chunks(store, [(d, c) for d, cs, _ in batch for c in cs],
+                                  np.concatenate([v for _, _, v in batch]))
+                    _write_docs(store, [(d, None) for d, _, _ in batch])
+
+            embedded, ran = _embed_into(write, fresh_documents(), plan.to_embed(reusable), emb, params, progress)
             _write_docs(store, copies)
         # Sealed segments get cached search indexes (milvus-lite rebuilds an unflushed one per search).
         store.client.flush(store.chunks)
@@ -585,7 +591,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
         t_end = time.perf_counter()
         return IndexReport(
             documents=counts["documents"], chunks=counts["chunks"], embedded_chunks=embedded,
-            reused_chunks=reused, seconds=t_end - t0, written=True,
+            embedded_texts=ran, reused_chunks=reused, seconds=t_end - t0, written=True,
             timings={"load_s": t_load - t0, "chunk_embed_s": t_embed - t_load, "write_s": t_end - t_embed},
             **report)  # type: ignore[arg-type]
     finally:
@@ -607,50 +613,21 @@ def _manifest(emb: Any, params: ChunkingParams, paths: Sequence[str | Path], cou
     }
 
 
-def _embed_into_store(store: MilvusStore, docs: Iterable[Document], total_docs: int, emb: Any,
-                      params: ChunkingParams, progress: Any, batch: int) -> int:
-    """Chunk and embed `docs` in bounded batches (one batch of documents held at a time); each
-    batch's chunk rows are written, then its document rows."""
-    pending: list[tuple[Document, list[Chunk]]] = []
-    pending_n = embedded = done_docs = 0
+def _metadata(metadata: tuple[str, str, str]) -> tuple[str, str, str]:
+    """`Document.metadata` (url, date, publisher) as the store keeps it."""
+    return tuple(_clip(x, _FIELD_MAX) for x in metadata)  # type: ignore[return-value]
 
-    def flush() -> None:
-        nonlocal embedded, done_docs
-        texts = [passage_text(doc.title, c.heading, c.text) for doc, cs in pending for c in cs]
-        base = embedded
 
-        def report(done: int, total: int, base: int = base) -> None:
-            if progress:
-                progress("embedding", base + done, base + total)
-
-        vecs = emb.embed(texts, progress=report) if texts else np.zeros((0, emb.dim), np.float32)
-        _write_chunks(store, [(doc, c) for doc, cs in pending for c in cs], vecs)
-        _write_docs(store, [(doc, None) for doc, _ in pending])
-        embedded += len(texts)
-        done_docs += len(pending)
-        if progress:
-            progress("documents", done_docs, total_docs)
-        pending.clear()
-
-    for d in docs:
-        chunks = chunk_document(d, emb.count_tokens, params)
-        pending.append((d, chunks))
-        pending_n += len(chunks)
-        if pending_n >= batch:
-            flush()
-            pending_n = 0
-    if pending:
-        flush()
-    return embedded
+def _metadata_fields(doc: Document) -> dict[str, str]:
+    return dict(zip(("url", "date", "publisher"), _metadata(doc.metadata)))
 
 
 def _write_chunks(store: MilvusStore, chunks: Sequence[tuple[Document, Chunk]], vecs: np.ndarray,
                   per_call: int = 1000) -> None:
     rows = [{
-        "id": row_id(c.id), "chunk_id": _clip(c.id, 2048), "doc_id": _clip(doc.id, 2048), "n": c.n,
+        "id": row_id(c.id), "chunk_id": _clip(c.id, _FIELD_MAX), "doc_id": _clip(doc.id, _FIELD_MAX), "n": c.n,
         "start": c.start, "end": c.end, "title": _clip(doc.title), "heading": _clip(c.heading or ""),
-        "text": _clip(c.text), "sha256": doc.sha256, "date": _clip(doc.date or "", 2048),
-        "url": _clip(doc.url or "", 2048), "publisher": _clip(doc.publisher or "", 2048),
+        "text": _clip(c.text), "sha256": doc.sha256, **_metadata_fields(doc),
         "lex": _clip(" ".join(lexical_words(f"{doc.title}\n{c.heading or ''}\n{c.text}"))),
         "vec": v.astype(np.float32).tolist(),
     } for (doc, c), v in zip(chunks, vecs)]
@@ -662,9 +639,8 @@ def _write_docs(store: MilvusStore, docs: Sequence[tuple[Document, str | None]])
     if not docs:
         return
     store.client.upsert(store.docs, [{
-        "doc_id": _clip(d.id, 2048), "title": _clip(d.title), "sha256": d.sha256, "canonical": c or "",
-        "source": _clip(d.source, 2048), "url": _clip(d.url or "", 2048), "date": _clip(d.date or "", 2048),
-        "publisher": _clip(d.publisher or "", 2048), "_v": [0.0, 0.0],
+        "doc_id": _clip(d.id, _FIELD_MAX), "title": _clip(d.title), "sha256": d.sha256, "canonical": c or "",
+        "source": _clip(d.source, _FIELD_MAX), **_metadata_fields(d), "_v": [0.0, 0.0],
     } for d, c in docs])
 
 
