@@ -24,16 +24,18 @@ from typing import Callable, Sequence
 from .citations import content_words
 from .store import STOPWORDS
 
-def _words_data() -> dict:
-    """The word lists of `questions.toml` (data: general English, not article words)."""
+
+def _data(name: str) -> dict:
+    """A TOML data file of this package (`places.toml`, `questions.toml`)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    return tomllib.loads(resources.files(__package__).joinpath("questions.toml").read_text(encoding="utf-8"))
+    return tomllib.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
-_WORDS = _words_data()
+# The word lists of `questions.toml` (data: general English, not article words).
+_WORDS = _data("questions.toml")
 
 
 def _alternatives(words: Sequence[str]) -> str:
@@ -171,11 +173,7 @@ def answer_candidates(sentence: str, kind: str | None, question: str) -> list[tu
 def place_names(kind: str) -> re.Pattern[str]:
     """The names of the places of one kind ("country", "state"), from `places.toml` (data: world
     knowledge, not article words), as one case-sensitive whole-word pattern, longest names first."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    data = tomllib.loads(resources.files(__package__).joinpath("places.toml").read_text(encoding="utf-8"))
+    data = _data("places.toml")
     names = sorted({n for group in data[{"country": "countries", "state": "states"}[kind]] for n in group},
                    key=len, reverse=True)
     return re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
@@ -219,8 +217,6 @@ def answer_phrase(sentence: str, question: str) -> tuple[int, int] | None:
 
 # Words that frame a question rather than name its topic ("what name is given to ...").
 QUESTION_FRAME = frozenset(_WORDS["frame"])
-
-
 _FRAME_STEMS = frozenset(content_words(" ".join(QUESTION_FRAME)))  # compared after stemming: "called" -> "call"
 
 
