@@ -566,9 +566,9 @@ def eval_(
         s = _settings(index_dir=index_dir, mode=mode, retrieval=retrieval, store=store)
         with _Progress("eval") as bar:
             if path.is_dir():
-                # On a store, the corpus file that is indexed is kept in the local index folder.
-                root = s.index_dir if not s.store else (
-                    index_dir or Path(os.environ.get("RAG_INDEX_DIR") or "index").expanduser())
+                # On a store, the corpus file that is indexed is kept in the local index folder
+                # (the settings without the store: --index-dir, else RAG_INDEX_DIR, else index/).
+                root = _settings(index_dir=index_dir, store="").index_dir if s.store else s.index_dir
                 result = run_beir(path, index_root=root, retrieval=s.retrieval, k=k or 100, limit=limit,
                                   split=split, chunked=not passage, out_dir=out, progress=bar, store=s.store)
             else:
