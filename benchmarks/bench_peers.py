@@ -256,12 +256,13 @@ def write_passages(index_dir: Path, out: Path) -> None:
 
     reader = IndexReader(index_dir)
     try:
+        documents = reader.documents()
         pairs = []
-        for doc_id, _, _, canonical in reader.documents():
+        for doc_id, _, _, canonical in documents:
             if canonical is None:
                 pairs += [[doc_id.split("#", 1)[1], passage_text(c.title, c.heading, c.text)]
                           for c in reader.chunks_of(doc_id)]
-        dups = reader.duplicates_of(d for d, *_ in reader.documents())
+        dups = reader.duplicates_of(d for d, *_ in documents)
     finally:
         reader.close()
     by_doc: dict[str, list[str]] = {}
