@@ -477,8 +477,9 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
     """Make the store hold exactly the documents found under `paths` (see `indexing.build_index`).
 
     The same two streaming passes as the local store (`indexing._scan`, `indexing._documents`:
-    memory stays bounded on a folder of any size) and the same decision of what to add, re-embed,
-    remove and reuse (`plan.plan_update`); only the writes differ."""
+    memory stays bounded on a folder of any size), the same decision of what to add, re-embed,
+    remove and reuse (`plan.plan_update`) and the same embedding loop (`indexing._embed_into`);
+    only the writes differ."""
     import tempfile
 
     from .indexing import IndexReport, _documents, _embed_into, _resolve_embedder, _scan
