@@ -243,9 +243,12 @@ def is_lead(hit: Hit) -> bool:
     return n == "0" if n.isdigit() else hit.start == 0
 
 
-def answerability(scored: Sequence[ScoredSentence]) -> float:
+def answerability(scored: Sequence[ScoredSentence], kind: str | None = None) -> float:
     """How plausibly the best sentence answers: the highest score (without the vote, which only
-    orders sentences that all could answer)."""
+    orders sentences that all could answer). For a question of a specific kind (a date, an amount,
+    a country, a state) only a sentence that holds one can answer it."""
+    if kind in SPECIFIC_KINDS:
+        scored = [s for s in scored if s.type_match]
     return max((s.score for s in scored), default=0.0)
 
 

@@ -24,7 +24,7 @@ from .config import Settings
 from .errors import InputError, ModelError
 from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages, answerability,
                          extractive_answer, idf_from_counts, score_sentences, sentences_of)
-from .questions import QUESTION_FRAME, unknown_names
+from .questions import QUESTION_FRAME, answer_type, unknown_names
 from .retrieval import DateFilter, Index, diversified, open_index
 from .store import STOPWORDS
 from .types import Answer, Hit, LeftOut, Source
@@ -272,7 +272,7 @@ def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: Date
     publishers = idx.reader.publishers()
     scored = score_sentences(question, hits, None, idf, publishers=publishers)
     timings["scoring_ms"] = _ms(t)
-    return Candidates(hits, scored, answerability(scored), unknown_names(question, idx.reader.doc_freq, publishers))
+    return Candidates(hits, scored, answerability(scored, answer_type(question)), unknown_names(question, idx.reader.doc_freq, publishers))
 
 
 def time_window(question: str, as_of: str | None) -> DateFilter:

@@ -122,6 +122,61 @@ def answer_type(question: str) -> str | None:
     return None
 
 
+_TIME_UNIT = re.compile(rf"(?:{_alternatives(_WORDS['time_units'])})\b", re.IGNORECASE)
+_CURRENCY = re.compile(rf"(?:{_alternatives(_WORDS['currencies'])})\b", re.IGNORECASE)
+_MONEY_VERBS = re.compile(rf"\b(?:{_alternatives(_WORDS['money_verbs'])})\b")
+_PERCENT = re.compile(r"(?:%|per ?cent\b|percent\b)", re.IGNORECASE)
+
+
+def amount_measure(question: str) -> str | None:
+    """What an amount question measures, when its wording says: a "period" ("How long ...?", "How
+    many years ...?"), "money" ("How much money ...?", "How much did it cost?"), a "percent"
+    ("What percentage ...?") or a "count" ("How many inmates ...?"); None for any amount."""
+    asking, _ = question_parts(question)
+    q = (asking[0] if asking else question).lower()
+    m = re.search(r"\bhow\s+(long|much|many)\b\s*(\w*)", q)
+    if m:
+        what, noun = m.group(1), m.group(2)
+        if what == "long":
+            return "period"
+        if what == "much":
+            return "money" if noun == "money" or _MONEY_VERBS.search(q[m.end():]) else None
+        if _TIME_UNIT.fullmatch(noun):
+            return "period"
+        return "count" if noun else None
+    if re.search(r"\bwhat\s+(?:percentage|percent|share)\b", q):
+        return "percent"
+    return None
+
+
+def _is_measure(sentence: str, m: re.Match[str], measure: str) -> bool:
+    """Whether the amount `m` of the sentence is of the measure asked: a number followed by a unit
+    of time for a period, a currency for money, a percent sign or word for a percent; for a count,
+    a plain number (no currency or percent, and not part of a name such as "COVID 19")."""
+    text, after = m.group(0), sentence[m.end():m.end() + 30]
+    before = sentence[max(0, m.start() - 3):m.start()]
+    money = bool(re.search(r"[$£€¥]", text + before)) or bool(_CURRENCY.match(after.lstrip()))
+    percent = bool(_PERCENT.search(text)) or bool(_PERCENT.match(after.lstrip()))
+    if measure == "period":
+        following = re.findall(r"[a-z]+", after.lower())[:2]  # "nine months", "a 3-year low", "30 more days"
+        return not money and any(_TIME_UNIT.fullmatch(w) for w in following)
+    if measure == "money":
+        return money
+    if measure == "percent":
+        return percent
+    return not (money or percent or _names_number(sentence, m.start()))
+
+
+def _names_number(sentence: str, start: int) -> bool:
+    """Whether the number at `start` is part of a name: "COVID 19", "Boeing 737", "Apollo 11" (a
+    capitalised word before it that is not the sentence's opening word, or an acronym)."""
+    m = re.search(r"(?<![\w’'])([A-Z][\w]*)[\s-]$", sentence[:start])
+    if not m:
+        return False
+    opening = len(sentence) - len(sentence.lstrip(_OPENING_MARKS))
+    return m.start(1) > opening or (len(m.group(1)) > 1 and m.group(1).isupper())
+
+
 def answer_candidates(sentence: str, kind: str | None, question: str) -> list[tuple[int, int]]:
     """Spans of phrases of the asked kind in the sentence, without the words the question already
     has at either end ("Vietnamese President To Lam" -> "To Lam" for "Which Vietnamese president")."""
@@ -135,7 +190,9 @@ def answer_candidates(sentence: str, kind: str | None, question: str) -> list[tu
         found = list(_DATE.finditer(sentence))
     elif kind == "amount":
         dates = [d.span() for d in _DATE.finditer(sentence)]  # "19" of "19-20 June" is a day, 2022 a year
-        found = [m for m in _AMOUNT.finditer(sentence) if not any(a <= m.start() < b for a, b in dates)]
+        measure = amount_measure(question)
+        found = [m for m in _AMOUNT.finditer(sentence) if not any(a <= m.start() < b for a, b in dates)
+                 and (measure is None or _is_measure(sentence, m, measure))]
     elif kind == "term":
         return [(m.start(1), m.end(1)) for m in _QUOTED_TERM.finditer(sentence)
                 if len(m.group(1).split()) <= 6

@@ -3,8 +3,8 @@ sentence needs, the marked answer phrase, and citations checked (not assumed) by
 
 from __future__ import annotations
 
-from rag.extractive import extractive_answer, is_statement, score_sentences, with_context
-from rag.questions import answer_candidates, answer_phrase, answer_type, background_words
+from rag.extractive import answerability, extractive_answer, is_statement, score_sentences, with_context
+from rag.questions import amount_measure, answer_candidates, answer_phrase, answer_type, background_words
 from rag.types import Hit
 
 
@@ -73,6 +73,43 @@ def test_the_answer_phrase_is_marked_without_the_questions_own_words() -> None:
     assert _marked(s, "Which Vietnamese president welcomed Putin in Hanoi?") == "To Lam"
     s = "The Hague-based court in March 2023 issued an arrest warrant."
     assert _marked(s, "When did the court issue an arrest warrant?") == "March 2023"
+
+
+def test_an_amount_question_wants_the_measure_it_asks_for() -> None:
+    assert amount_measure("How long has he been a professor there?") == "period"
+    assert amount_measure("The bank cut rates. To their lowest level in how many years?") == "period"
+    assert amount_measure("How much money did the campaign raise?") == "money"
+    assert amount_measure("How much did the new stadium cost?") == "money"
+    assert amount_measure("How many inmates escaped?") == "count"
+    assert amount_measure("What percentage of voters agreed?") == "percent"
+    assert amount_measure("How much oil is left?") is None  # any amount
+    assert amount_measure("How large is the loan?") is None
+
+    def found(sentence: str, question: str) -> list[str]:
+        return [sentence[a:b] for a, b in answer_candidates(sentence, answer_type(question), question)]
+
+    q = "How long has he been a professor there?"
+    assert found("The country balances between the world's two leading powers, he said.", q) == []
+    assert found("Just nine months ago, he became a professor.", q) == ["nine"]
+    assert found("Rates are at a 3-year low.", "Rates fell to their lowest in how many years?") == ["3"]
+    q = "How many tourists visited in 2019?"
+    assert found("Tourists fell to 19 per cent of the pre-COVID 19 figure.", q) == []  # a share, a name
+    assert found("Some 12 tourists came.", q) == ["12"]
+    q = "How much money did the campaign raise?"
+    assert found("It sold 40 shirts and raised $300 and 5 million dong.", q) == ["$300", "5 million"]
+
+
+def test_a_question_of_a_specific_kind_is_answerable_only_by_a_sentence_of_that_kind() -> None:
+    hit = _hit("Several bilateral documents will be signed during the visit, the ministry said. "
+               "The visit follows two earlier trips to the region.")
+    q = "How many bilateral documents were signed during the visit?"
+    scored = score_sentences(q, [hit], None, _idf)
+    assert scored[0].text.startswith("Several")  # it holds the question's words, but no count
+    assert answerability(scored, answer_type(q)) < answerability(scored)
+    assert answerability(scored, answer_type(q)) == max(s.score for s in scored if s.type_match)
+    q2 = "Which documents will be signed during the visit?"  # a name question: any sentence may answer
+    assert answerability(score_sentences(q2, [hit], None, _idf), answer_type(q2)) == \
+        answerability(score_sentences(q2, [hit], None, _idf))
 
 
 def test_citations_are_checked_not_assumed() -> None:
