@@ -152,19 +152,20 @@ def amount_measure(question: str) -> str | None:
 def _is_measure(sentence: str, m: re.Match[str], measure: str) -> bool:
     """Whether the amount `m` of the sentence is of the measure asked: a number followed by a unit
     of time for a period, a currency for money, a percent sign or word for a percent; for a count,
-    a plain number (no currency or percent, and not part of a name such as "COVID 19")."""
+    a plain number (not money, a percent or a span of time, nor part of a name such as "COVID 19")."""
     text, after = m.group(0), sentence[m.end():m.end() + 30]
     before = sentence[max(0, m.start() - 3):m.start()]
     money = bool(re.search(r"[$£€¥]", text + before)) or bool(_CURRENCY.match(after.lstrip()))
     percent = bool(_PERCENT.search(text)) or bool(_PERCENT.match(after.lstrip()))
+    following = re.findall(r"[a-z]+", after.lower())[:2]  # "nine months", "a 3-year low", "30 more days"
+    period = any(_TIME_UNIT.fullmatch(w) for w in following)
     if measure == "period":
-        following = re.findall(r"[a-z]+", after.lower())[:2]  # "nine months", "a 3-year low", "30 more days"
-        return not money and any(_TIME_UNIT.fullmatch(w) for w in following)
+        return period and not money
     if measure == "money":
         return money
     if measure == "percent":
         return percent
-    return not (money or percent or _names_number(sentence, m.start()))
+    return not (money or percent or period or _names_number(sentence, m.start()))
 
 
 def _names_number(sentence: str, start: int) -> bool:

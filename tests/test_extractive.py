@@ -95,6 +95,7 @@ def test_an_amount_question_wants_the_measure_it_asks_for() -> None:
     q = "How many tourists visited in 2019?"
     assert found("Tourists fell to 19 per cent of the pre-COVID 19 figure.", q) == []  # a share, a name
     assert found("Some 12 tourists came.", q) == ["12"]
+    assert found("Nine months ago, 12 tourists came.", q) == ["12"]  # a span of time is no count
     q = "How much money did the campaign raise?"
     assert found("It sold 40 shirts and raised $300 and 5 million dong.", q) == ["$300", "5 million"]
 
