@@ -65,9 +65,11 @@ class Scorer:
     rank_lead: float = 1.8  # the sentence is in its article's first passage (news states it first)
     # A question for a date, an amount, a country or a state is answered by a sentence that holds
     # one: the rank of a sentence without one is multiplied by this. Not fitted: on the dev splits
-    # 0.5 and 0.8 changed no answer (benchmarks/RESULTS-answers.md); 0.5 puts a sentence that only
-    # repeats the question's words below one that holds them and the asked-for kind of thing.
-    rank_untyped: float = 0.5
+    # 0.5, 0.8 and 0 changed no answer (benchmarks/RESULTS-answers.md). 0 since answerability counts
+    # only such sentences (`answerability`): the sentence that makes the question answerable is
+    # the kind that may answer it ("How long did Putin stay?" quotes the "two-day visit", not a
+    # sentence that only repeats the question's words).
+    rank_untyped: float = 0.0
     # Best score under this: "the articles don't say". The highest threshold keeping false
     # abstention within 5% (half the 10% limit, a margin for other corpora) on two dev sets pooled:
     # the RealTime QA dev weeks (real scraped news) and the odd-numbered half of a fresh question

@@ -48,7 +48,7 @@ MONTHS = r"(?:January|February|March|April|May|June|July|August|September|Octobe
 _DATE = re.compile(rf"\b(?:\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+)?{MONTHS}"
                    rf"(?:\s+\d{{1,2}}\b(?:\s*(?:[-–]|and|&)\s*\d{{1,2}}\b)?(?:,?\s*\d{{4}})?|\s+\d{{4}})?|"
                    r"\b(?:1[89]\d\d|20\d\d)\b|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
-_NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)"
+_NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|twice|thrice)"
 _AMOUNT = re.compile(r"(?:US)?\$\s?\d[\d,.]*(?:\s*(?:billion|million|trillion|thousand))?|"
                      r"\b\d[\d,.]*\s*(?:billion|million|trillion|thousand|per ?cent|percent|%)|\b\d[\d,.]*\b|"
                      rf"\b{_NUMBER_WORDS}\b", re.IGNORECASE)
@@ -165,7 +165,7 @@ def _is_measure(sentence: str, m: re.Match[str], measure: str) -> bool:
         return money
     if measure == "percent":
         return percent
-    return not (money or percent or period or _names_number(sentence, m.start()))
+    return not (money or percent or period or (text[:1].isdigit() and _names_number(sentence, m.start())))
 
 
 def _names_number(sentence: str, start: int) -> bool:
@@ -279,7 +279,9 @@ _FRAME_STEMS = frozenset(content_words(" ".join(QUESTION_FRAME)))  # compared af
 
 
 def question_words(question: str) -> list[str]:
-    """The question's content words, without those that only frame it ("name", "called")."""
+    """The question's content words, without those that only frame it ("name", "called", the
+    "many" of "how many")."""
+    question = re.sub(r"\b(how)\s+(?:many|much)\b", r"\1", question, flags=re.IGNORECASE)
     return [w for w in dict.fromkeys(content_words(question)) if w not in _FRAME_STEMS]
 
 
