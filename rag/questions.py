@@ -98,8 +98,9 @@ def answer_type(question: str) -> str | None:
     if not m:
         return None
     wh, rest = m.group(0), q[m.end():].lstrip()
-    if wh in ("what", "which") and (_CALLED.search(q) or re.match(_TERM_NOUNS, rest)):
-        return "term"
+    if wh in ("what", "which") and (_CALLED.search(q) or re.match(_TERM_NOUNS, rest)
+                                    or (re.match(r"names?\b", rest) and re.search(r"\b(?:give|gives|given|gave)\b", rest))):
+        return "term"  # "What name have experts given to the policy?" asks for a term, as "called" does
     if wh == "when":
         return "date"
     if wh in ("who", "whom", "whose", "where"):

@@ -148,6 +148,7 @@ def test_a_question_for_what_something_is_called_takes_a_quoted_term() -> None:
     q = "Vietnam hosted both leaders, a flexibility named after a plant. What is this approach called?"
     assert answer_type(q) == "term"
     assert answer_type("What nickname do the fans use?") == "term"
+    assert answer_type("What name have experts given to the policy?") == "term"  # as "called"
     assert answer_type("What is the name of the megarocket?") == "name"
     assert answer_type("What were the terms of the ceasefire?") != "term"  # conditions, not a name
     # A day of a date or a year is not an amount.
