@@ -272,7 +272,8 @@ def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: Date
     publishers = idx.reader.publishers()
     scored = score_sentences(question, hits, None, idf, publishers=publishers)
     timings["scoring_ms"] = _ms(t)
-    return Candidates(hits, scored, answerability(scored, answer_type(question)), unknown_names(question, idx.reader.doc_freq, publishers))
+    return Candidates(hits, scored, answerability(scored, answer_type(question)),
+                      unknown_names(question, idx.reader.doc_freq, publishers))
 
 
 def time_window(question: str, as_of: str | None) -> DateFilter:

@@ -83,6 +83,7 @@ def test_an_amount_question_wants_the_measure_it_asks_for() -> None:
     assert amount_measure("How many inmates escaped?") == "count"
     assert amount_measure("What percentage of voters agreed?") == "percent"
     assert amount_measure("How much oil is left?") is None  # any amount
+    assert amount_measure("How much did the bank raise rates?") is None  # not money: rates
     assert amount_measure("How large is the loan?") is None
 
     def found(sentence: str, question: str) -> list[str]:
