@@ -25,6 +25,9 @@ question's `as_of`, `ANSWER_POOL` passages, their scored sentences), then:
    `--max-false-abstention` (default 0.05: half the issue's 10% limit, as a margin for corpora and
    questions the split does not hold), placed halfway between the two answerability values it
    falls between.
+3. **The score's weights, checked** (`score`: passage, words, type, near; set in the first wave):
+   how well the answerability they give separates answerable from unanswerable questions over all
+   the sets (AUC), beside weights chosen from a grid in sample and leave-one-question-out.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rag.evaluation import load_questions, select_questions  # noqa: E402
 from rag.extractive import SCORER  # noqa: E402
 from rag.metrics import contains_answer  # noqa: E402
+from rag.questions import SPECIFIC_KINDS, answer_type  # noqa: E402
 from rag.pipeline import Candidates, Conversation, DateFilter, ask, candidates, time_window  # noqa: E402
 from rag.retrieval import open_index  # noqa: E402
 
@@ -79,6 +83,7 @@ def main() -> None:
     ap.add_argument("--max-false-abstention", type=float, default=0.05)
     args = ap.parse_args()
     groups, by_score, answerable_best, unanswerable_best = [], 0, [], []
+    score_features: list[tuple[bool, np.ndarray]] = []  # per question: the sentences that may answer
     sets = [(args.index_dir, select_questions(load_questions(args.questions), args.ids_before, args.ids_from))]
     sets += [(index_dir, load_questions(questions)) for index_dir, questions in args.also]
     for n_set, (index_dir, qs) in enumerate(sets):
@@ -88,6 +93,7 @@ def main() -> None:
             scored = found.scored
             best = 0.0 if found.unknown else found.answerability
             (answerable_best if q.answerable else unanswerable_best).append(best)
+            score_features.append((q.answerable, _score_features(found, q.question)))
             if n_set or not (q.answerable and q.answers and scored):
                 continue
             y = np.array([contains_answer(s.text, q.answers) for s in scored], float)
@@ -112,11 +118,47 @@ def main() -> None:
     thr, abst, false = fit_threshold(answerable_best, unanswerable_best, args.max_false_abstention)
     print(f"abstention threshold {thr:.4f} (shipped {SCORER.abstain}): abstention {abst:.3f} on "
           f"{len(unanswerable_best)} unanswerable, false abstention {false:.3f} on {len(answerable_best)} answerable")
+    check_score_weights(score_features)
     if args.follow_ups:
         ans_f, una_f = follow_up_answerability(*args.follow_ups, args.k)
         thr, abst, false = fit_threshold(ans_f, una_f, args.max_false_abstention)
         print(f"follow-up threshold {thr:.4f} (shipped {SCORER.follow_up_abstain}): abstention {abst:.3f} on "
               f"{len(una_f)} unanswerable, false abstention {false:.3f} on {len(ans_f)} answerable")
+
+
+def _score_features(found: Candidates, question: str) -> np.ndarray:
+    """(passage, words, type_match, near) of each sentence that may answer (one holding the asked
+    kind for a date, amount, country or state question); one row of zeros when none may, or when
+    the question names something no article mentions (answerability 0)."""
+    kind = answer_type(question)
+    rows = [[s.passage, s.words, s.type_match, s.near] for s in found.scored
+            if not found.unknown and (kind not in SPECIFIC_KINDS or s.type_match)]
+    return np.array(rows or [[0.0, 0.0, 0.0, 0.0]], float)
+
+
+def _auc(pos: list[float], neg: list[float]) -> float:
+    """The chance that an answerable question scores above an unanswerable one (ties count half)."""
+    return float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])) if pos and neg else float("nan")
+
+
+def check_score_weights(rows: list[tuple[bool, np.ndarray]]) -> None:
+    """Print the AUC of the shipped score weights, and of weights from a grid (the passage weight
+    fixed at 1: only ratios matter) chosen in sample and leave-one-question-out."""
+    def aucw(w: np.ndarray, part: list[tuple[bool, np.ndarray]]) -> float:
+        return _auc([float((f @ w).max()) for a, f in part if a], [float((f @ w).max()) for a, f in part if not a])
+
+    shipped = np.array([SCORER.passage, SCORER.words, SCORER.type_match, SCORER.near])
+    grid = [np.array([1.0, w, t, n]) for w in (0.2, 0.4, 0.55, 0.8, 1.2, 1.6)
+            for t in (0.0, 0.15, 0.3, 0.5) for n in (0.0, 0.15, 0.3, 0.5)]
+    best = max(grid, key=lambda w: aucw(w, rows))
+    loo = []
+    for i, (a, f) in enumerate(rows):
+        w = max(grid, key=lambda w: aucw(w, rows[:i] + rows[i + 1:]))
+        loo.append((a, float((f @ w).max())))
+    print(f"score weights (passage, words, type, near) over {len(rows)} questions: shipped "
+          f"{shipped.tolist()} AUC {aucw(shipped, rows):.3f}; grid in sample {best.tolist()} AUC "
+          f"{aucw(best, rows):.3f}; grid leave-one-question-out AUC "
+          f"{_auc([s for a, s in loo if a], [s for a, s in loo if not a]):.3f}")
 
 
 def fit_threshold(answerable: list[float], unanswerable: list[float], max_false: float) -> tuple[float, float, float]:
