@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rag.evaluation import load_questions, select_questions  # noqa: E402
 from rag.extractive import SCORER  # noqa: E402
 from rag.metrics import contains_answer  # noqa: E402
-from rag.questions import SPECIFIC_KINDS, answer_type  # noqa: E402
 from rag.pipeline import Candidates, Conversation, DateFilter, ask, candidates, time_window  # noqa: E402
+from rag.questions import SPECIFIC_KINDS, answer_type  # noqa: E402
 from rag.retrieval import open_index  # noqa: E402
 
 FEATURES = ("words", "words*vote", "words*lead")
