@@ -4,7 +4,8 @@
   ("Dick Cheney died this week. Under which president did he serve?").
 - The kind of answer it wants (`answer_type`): a date, an amount, a country or a US state (from
   `places.toml`, data), a term (what something is called), another name, or none, decided by the
-  first question word of the sentence that asks.
+  first question word of the sentence that asks; for an amount, the measure its wording asks for
+  (`amount_measure`: a span of time, money, a percent or a count).
 - The phrases of a sentence that are of that kind and are not the question's own words
   (`answer_candidates`), and the one that answers (`answer_phrase`, marked in an answer).
 - The question's words the answer must hold (`question_words`), those only in its set-up
