@@ -24,7 +24,7 @@ from .config import Settings
 from .errors import InputError, ModelError
 from .extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages, answerability,
                          extractive_answer, idf_from_counts, score_sentences, sentences_of)
-from .questions import QUESTION_FRAME, answer_type, unknown_names
+from .questions import QUESTION_FRAME, answer_type, kind_in_words, unknown_names
 from .retrieval import DateFilter, Index, diversified, open_index
 from .store import STOPWORDS
 from .types import Answer, Hit, LeftOut, Source
@@ -206,7 +206,8 @@ def ask(
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
                           mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
                           timings=timings, model=gen.name if use_llm and gen else None,
-                          **{**common, "notice": _abstain_notice(unknown, notice)})  # type: ignore[arg-type]
+                          **{**common, "notice": _abstain_notice(unknown, notice, _kind_missing(
+                              standalone, scored, threshold))})  # type: ignore[arg-type]
 
         if not use_llm:
             t = time.perf_counter()
@@ -295,11 +296,21 @@ def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:
     return DateFilter(since=since, until=until, keep_undated=not asked.active)
 
 
-def _abstain_notice(unknown: Sequence[str], notice: str | None) -> str | None:
-    if unknown:
-        said = f"No article mentions {', '.join(unknown)}."
+def _abstain_notice(unknown: Sequence[str], notice: str | None, missing: str | None = None) -> str | None:
+    """Why the bot abstained, when it can say: names no article mentions, else the kind of thing
+    the question asks for that the passages matching it do not hold."""
+    said = f"No article mentions {', '.join(unknown)}." if unknown else \
+        f"The passages that match the question give no {missing}." if missing else None
+    if said:
         return f"{said} {notice}" if notice else said
     return notice
+
+
+def _kind_missing(question: str, scored: Sequence[ScoredSentence], threshold: float) -> str | None:
+    """The asked-for kind in words ("span of time") when it alone made the question unanswerable:
+    a sentence without it would have scored over the threshold."""
+    what = kind_in_words(question)
+    return what if what and answerability(scored) >= threshold else None
 
 
 def load_generator(s: Settings) -> tuple["Generator | None", str | None]:

@@ -151,6 +151,22 @@ def amount_measure(question: str) -> str | None:
     return None
 
 
+_KIND_WORDS = {"date": "date", "country": "country", "state": "US state"}
+_MEASURE_WORDS = {"period": "span of time", "money": "amount of money", "percent": "percentage",
+                  "count": "number", None: "amount"}
+
+
+def kind_in_words(question: str) -> str | None:
+    """What a date, amount, country or state question asks for, in words ("span of time" for "How
+    long ...?"); None for other questions."""
+    kind = answer_type(question)
+    if kind == "amount":
+        if re.search(r"\bhow old\b|\bwhat age\b|\bat what age\b", question, re.IGNORECASE):
+            return "age"
+        return _MEASURE_WORDS[amount_measure(question)]
+    return _KIND_WORDS.get(kind or "")
+
+
 def _is_measure(sentence: str, m: re.Match[str], measure: str) -> bool:
     """Whether the amount `m` of the sentence is of the measure asked: a number followed by a unit
     of time for a period, a currency for money, a percent sign or word for a percent; for a count,

@@ -111,6 +111,16 @@ def test_unanswerable_question_abstains_without_calling_the_llm(index):
     assert "BRICS" in (a.notice or "")
 
 
+def test_a_count_question_the_articles_only_touch_abstains_and_says_what_is_missing(index):
+    # The articles say "several documents will be signed": on topic, but no number of them.
+    gen = ScriptedGenerator([])  # would raise IndexError if called
+    a = ask("How many bilateral documents did Russia and Vietnam sign?", index=index, generator=gen, mode="llm")
+    assert a.abstained and a.answer == NOT_FOUND and gen.prompts == []
+    assert "give no number" in (a.notice or "")
+    b = ask("How long did Putin stay in Vietnam?", index=index, mode="extractive")
+    assert not b.abstained and "**two**-day visit" in b.answer  # a span of time, not the question's words
+
+
 def test_weakest_passages_are_dropped_when_the_context_is_small(index):
     gen = ScriptedGenerator(["NOT FOUND"], context=900)
     a = ask(Q, index=index, generator=gen, mode="llm", k=5)

@@ -4,7 +4,8 @@ sentence needs, the marked answer phrase, and citations checked (not assumed) by
 from __future__ import annotations
 
 from rag.extractive import answerability, extractive_answer, is_statement, score_sentences, with_context
-from rag.questions import amount_measure, answer_candidates, answer_phrase, answer_type, background_words
+from rag.questions import (amount_measure, answer_candidates, answer_phrase, answer_type, background_words,
+                           kind_in_words)
 from rag.types import Hit
 
 
@@ -100,6 +101,9 @@ def test_an_amount_question_wants_the_measure_it_asks_for() -> None:
     assert found("He has been invited to visit twice now.", "How many times has he been invited?") == ["twice"]
     q = "How much money did the campaign raise?"
     assert found("It sold 40 shirts and raised $300 and 5 million dong.", q) == ["$300", "5 million"]
+    assert kind_in_words("How long has he been a professor?") == "span of time"
+    assert kind_in_words("How old is he?") == "age" and kind_in_words("When did it start?") == "date"
+    assert kind_in_words("Which US state banned it?") == "US state" and kind_in_words("Who won?") is None
 
 
 def test_a_question_of_a_specific_kind_is_answerable_only_by_a_sentence_of_that_kind() -> None:
