@@ -133,9 +133,12 @@ _PERCENT = re.compile(r"(?:%|per ?cent\b|percent\b)", re.IGNORECASE)
 def amount_measure(question: str) -> str | None:
     """What an amount question measures, when its wording says: a "period" ("How long ...?", "How
     many years ...?"), "money" ("How much money ...?", "How much did it cost?"), a "percent"
-    ("What percentage ...?") or a "count" ("How many inmates ...?"); None for any amount."""
+    ("What percentage ...?"), an "age" ("How old ...?") or a "count" ("How many inmates ...?");
+    None for any amount."""
     asking, _ = question_parts(question)
     q = (asking[0] if asking else question).lower()
+    if re.search(r"\bhow old\b|\bwhat age\b", q):
+        return "age"
     m = re.search(r"\bhow\s+(long|much|many)\b\s*(\w*)", q)
     if m:
         what, noun = m.group(1), m.group(2)
@@ -153,7 +156,7 @@ def amount_measure(question: str) -> str | None:
 
 _KIND_WORDS = {"date": "date", "country": "country", "state": "US state"}
 _MEASURE_WORDS = {"period": "span of time", "money": "amount of money", "percent": "percentage",
-                  "count": "number", None: "amount"}
+                  "age": "age", "count": "number", None: "amount"}
 
 
 def kind_in_words(question: str) -> str | None:
@@ -161,8 +164,6 @@ def kind_in_words(question: str) -> str | None:
     long ...?"); None for other questions."""
     kind = answer_type(question)
     if kind == "amount":
-        if re.search(r"\bhow old\b|\bwhat age\b|\bat what age\b", question, re.IGNORECASE):
-            return "age"
         return _MEASURE_WORDS[amount_measure(question)]
     return _KIND_WORDS.get(kind or "")
 
@@ -183,6 +184,8 @@ def _is_measure(sentence: str, m: re.Match[str], measure: str) -> bool:
         return money
     if measure == "percent":
         return percent
+    if measure == "age":  # "91", "aged 91", "91 years old": news writes ages in figures
+        return not (money or percent) and bool(re.fullmatch(r"\d{1,3}", text.strip())) and 0 < int(text) <= 130
     return not (money or percent or period or (text[:1].isdigit() and _names_number(sentence, m.start())))
 
 

@@ -86,6 +86,7 @@ def test_an_amount_question_wants_the_measure_it_asks_for() -> None:
     assert amount_measure("How much oil is left?") is None  # any amount
     assert amount_measure("How much did the bank raise rates?") is None  # not money: rates
     assert amount_measure("How large is the loan?") is None
+    assert amount_measure("How old was she when she died?") == "age"
 
     def found(sentence: str, question: str) -> list[str]:
         return [sentence[a:b] for a, b in answer_candidates(sentence, answer_type(question), question)]
@@ -101,6 +102,8 @@ def test_an_amount_question_wants_the_measure_it_asks_for() -> None:
     assert found("He has been invited to visit twice now.", "How many times has he been invited?") == ["twice"]
     q = "How much money did the campaign raise?"
     assert found("It sold 40 shirts and raised $300 and 5 million dong.", q) == ["$300", "5 million"]
+    q = "How old was she when she died?"
+    assert found("The film drew 25 million viewers; she died at 91, 40% of them said.", q) == ["91"]
     assert kind_in_words("How long has he been a professor?") == "span of time"
     assert kind_in_words("How old is he?") == "age" and kind_in_words("When did it start?") == "date"
     assert kind_in_words("Which US state banned it?") == "US state" and kind_in_words("Who won?") is None
