@@ -77,16 +77,19 @@ def test_the_answer_phrase_is_marked_without_the_questions_own_words() -> None:
 
 
 def test_an_amount_question_wants_the_measure_it_asks_for() -> None:
-    assert amount_measure("How long has he been a professor there?") == "period"
-    assert amount_measure("The bank cut rates. To their lowest level in how many years?") == "period"
-    assert amount_measure("How much money did the campaign raise?") == "money"
-    assert amount_measure("How much did the new stadium cost?") == "money"
-    assert amount_measure("How many inmates escaped?") == "count"
-    assert amount_measure("What percentage of voters agreed?") == "percent"
-    assert amount_measure("How much oil is left?") is None  # any amount
-    assert amount_measure("How much did the bank raise rates?") is None  # not money: rates
-    assert amount_measure("How large is the loan?") is None
-    assert amount_measure("How old was she when she died?") == "age"
+    measures = {
+        "How long has he been a professor there?": "period",
+        "The bank cut rates. To their lowest level in how many years?": "period",
+        "How much money did the campaign raise?": "money",
+        "How much did the new stadium cost?": "money",
+        "How many inmates escaped?": "count",
+        "What percentage of voters agreed?": "percent",
+        "How old was she when she died?": "age",
+        "How much oil is left?": None,  # any amount
+        "How much did the bank raise rates?": None,  # not money: rates
+        "How large is the loan?": None,
+    }
+    assert {q: amount_measure(q) for q in measures} == measures
 
     def found(sentence: str, question: str) -> list[str]:
         return [sentence[a:b] for a, b in answer_candidates(sentence, answer_type(question), question)]
