@@ -170,8 +170,9 @@ def kind_in_words(question: str) -> str | None:
 
 def _is_measure(sentence: str, m: re.Match[str], measure: str) -> bool:
     """Whether the amount `m` of the sentence is of the measure asked: a number followed by a unit
-    of time for a period, a currency for money, a percent sign or word for a percent; for a count,
-    a plain number (not money, a percent or a span of time, nor part of a name such as "COVID 19")."""
+    of time for a period, a currency for money, a percent sign or word for a percent, a figure up
+    to 130 for an age; for a count, a plain number (not money, a percent or a span of time, nor
+    part of a name such as "COVID 19")."""
     text, after = m.group(0), sentence[m.end():m.end() + 30]
     before = sentence[max(0, m.start() - 3):m.start()]
     money = bool(re.search(r"[$£€¥]", text + before)) or bool(_CURRENCY.match(after.lstrip()))
