@@ -42,10 +42,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.evaluation import load_questions, select_questions  # noqa: E402
-from rag.extractive import SCORER  # noqa: E402
+from rag.extractive import SCORER, can_answer  # noqa: E402
 from rag.metrics import contains_answer  # noqa: E402
 from rag.pipeline import Candidates, Conversation, DateFilter, ask, candidates, time_window  # noqa: E402
-from rag.questions import SPECIFIC_KINDS, answer_type  # noqa: E402
+from rag.questions import answer_type  # noqa: E402
 from rag.retrieval import open_index  # noqa: E402
 
 FEATURES = ("words", "words*vote", "words*lead")
@@ -132,7 +132,7 @@ def _score_features(found: Candidates, question: str) -> np.ndarray:
     the question names something no article mentions (answerability 0)."""
     kind = answer_type(question)
     rows = [[s.passage, s.words, s.type_match, s.near] for s in found.scored
-            if not found.unknown and (kind not in SPECIFIC_KINDS or s.type_match)]
+            if not found.unknown and can_answer(s, kind)]
     return np.array(rows or [[0.0, 0.0, 0.0, 0.0]], float)
 
 
@@ -184,9 +184,8 @@ def follow_up_answerability(index_dir: str, questions: str, k: int) -> tuple[lis
     idx = open_index(index_dir)
     answerable, unanswerable = [], []
     for q in load_questions(questions):
-        conv = Conversation()
-        for earlier in q.history:
-            conv.add(earlier, ask(earlier, index=idx, mode="extractive", k=k, conversation=conv, as_of=q.as_of))
+        conv = Conversation.after(q.history, lambda h, **kw: ask(h, index=idx, mode="extractive", k=k,
+                                                                 as_of=q.as_of, **kw))
         found = _candidates(idx, conv.standalone(q.question), q.as_of, k)
         (answerable if q.answerable else unanswerable).append(0.0 if found.unknown else found.answerability)
     return answerable, unanswerable

@@ -66,13 +66,6 @@ class Scorer:
     # by `score`. Only the ranking: abstention uses `score`.
     rank_vote: float = 1.7  # other documents repeat the sentence's answer candidate
     rank_lead: float = 1.8  # the sentence is in its article's first passage (news states it first)
-    # A question for a date, an amount, a country or a state is answered by a sentence that holds
-    # one: the rank of a sentence without one is multiplied by this. Not fitted: on the dev splits
-    # 0.5, 0.8 and 0 changed no answer (benchmarks/RESULTS-answers.md). 0 since answerability counts
-    # only such sentences (`answerability`): the sentence that makes the question answerable is
-    # the kind that may answer it ("How long did Putin stay?" quotes the "two-day visit", not a
-    # sentence that only repeats the question's words).
-    rank_untyped: float = 0.0
     # Best score under this: "the articles don't say". The highest threshold keeping false
     # abstention within 5% (half the 10% limit, a margin for other corpora) on two dev sets pooled:
     # the RealTime QA dev weeks (real scraped news) and the odd-numbered half of a fresh question
@@ -212,9 +205,7 @@ def score_sentences(question: str, hits: Sequence[Hit], embedder: Embedder | Non
     out = []
     for x, vote in zip(scored, votes):
         lead = 1.0 if is_lead(hits[x.hit]) else 0.0
-        rank = x.words * (1.0 + scorer.rank_vote * vote + scorer.rank_lead * lead)
-        if kind in SPECIFIC_KINDS and not x.type_match:
-            rank *= scorer.rank_untyped  # a "when" question is not answered by a sentence without a date
+        rank = x.words * (1.0 + scorer.rank_vote * vote + scorer.rank_lead * lead) if can_answer(x, kind) else 0.0
         out.append(replace(x, vote=vote, lead=lead, rank=rank))
     out.sort(key=lambda x: (-x.rank, -x.score))
     return out
@@ -248,13 +239,20 @@ def is_lead(hit: Hit) -> bool:
     return n == "0" if n.isdigit() else hit.start == 0
 
 
+def can_answer(sentence: ScoredSentence, kind: str | None) -> bool:
+    """Whether the sentence may answer a question asking for `kind`: a question for a date, an
+    amount, a country or a state only by a sentence that holds one (of the measure asked), so
+    "several documents will be signed" does not answer "How many documents were signed?". It
+    decides both what may answer (`score_sentences` ranks the others last) and whether anything
+    may (`answerability`). On the dev splits ranking such sentences at 0.5 or 0.8 instead of last
+    changed no answer (benchmarks/RESULTS-answers.md)."""
+    return kind not in SPECIFIC_KINDS or bool(sentence.type_match)
+
+
 def answerability(scored: Sequence[ScoredSentence], kind: str | None = None) -> float:
-    """How plausibly the best sentence answers: the highest score (without the vote, which only
-    orders sentences that all could answer). For a question of a specific kind (a date, an amount,
-    a country, a state) only a sentence that holds one can answer it."""
-    if kind in SPECIFIC_KINDS:
-        scored = [s for s in scored if s.type_match]
-    return max((s.score for s in scored), default=0.0)
+    """How plausibly the best sentence that may answer does: the highest score (without the vote,
+    which only orders sentences that all could answer) among those `can_answer` allows."""
+    return max((s.score for s in scored if can_answer(s, kind)), default=0.0)
 
 
 def _phrase_key(phrase: str) -> str:

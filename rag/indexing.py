@@ -402,9 +402,11 @@ class _Scan:
         self._spill: IO[bytes] | None = None
         self._spilled: dict[str, tuple[int, int]] = {}  # doc id -> (offset, length)
 
-    def stale(self, stored: Mapping[str, tuple[str, str, str]]) -> set[str]:
-        """The documents found whose metadata differs from what a store holds (`stored`)."""
-        return {i for i, e in self.entries.items() if i in stored and stored[i] != e[2]}
+    def stale(self, stored: Mapping[str, tuple[str, str, str]],
+              as_kept: Callable[[tuple[str, str, str]], tuple[str, str, str]] = lambda m: m) -> set[str]:
+        """The documents found whose metadata differs from what a store holds (`stored`), compared
+        in the form the store keeps it (`as_kept`: e.g. fields cut to the store's length)."""
+        return {i for i, e in self.entries.items() if i in stored and stored[i] != as_kept(e[2])}
 
     def keep(self, doc: Document) -> None:
         size = len(doc.text) + len(doc.title)

@@ -521,8 +521,7 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
             store.client.load_collection(store.docs)
 
             # Compared as written: the store keeps each field cut to _FIELD_MAX bytes.
-            stale = {i for i in scan.stale(stored_meta) if _metadata(scan.entries[i][2]) != stored_meta[i]}
-            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored, stale)
+            plan = plan_update({i: e[0] for i, e in scan.entries.items()}, stored, scan.stale(stored_meta, _metadata))
             report = dict(index_dir=str(store.url), added=plan.added, changed=plan.changed,
                           removed=plan.removed, unchanged=plan.unchanged, duplicates=plan.duplicates,
                           problems=tuple(scan.problems), notes=tuple(scan.notes), embedder=emb.name,

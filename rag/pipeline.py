@@ -59,6 +59,15 @@ class Conversation:
     def reset(self) -> None:
         self.turns.clear()
 
+    @classmethod
+    def after(cls, questions: Sequence[str], answer: Callable[..., Answer]) -> "Conversation":
+        """The conversation in which `questions` were asked in turn, each answered by
+        `answer(question, conversation=...)` (as `rag chat` does): a question set's `history`."""
+        conv = cls()
+        for q in questions:
+            conv.add(q, answer(q, conversation=conv))
+        return conv
+
     def standalone(self, question: str, generator: "Generator | None" = None) -> str:
         if not self.turns:
             return question

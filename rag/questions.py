@@ -130,6 +130,7 @@ _MONEY_VERBS = re.compile(rf"\b(?:{_alternatives(_WORDS['money_verbs'])})\b")
 _PERCENT = re.compile(r"(?:%|per ?cent\b|percent\b)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=64)  # asked once per candidate sentence of the answer pool
 def amount_measure(question: str) -> str | None:
     """What an amount question measures, when its wording says: a "period" ("How long ...?", "How
     many years ...?"), "money" ("How much money ...?", "How much did it cost?"), a "percent"

@@ -287,9 +287,7 @@ def run_questions(
                     # as `rag chat` would; only the last answer is scored.
                     from ..pipeline import Conversation
 
-                    conversation = Conversation()
-                    for earlier in q.history:
-                        conversation.add(earlier, answer_fn(earlier, conversation=conversation, **common))
+                    conversation = Conversation.after(q.history, lambda h, **kw: answer_fn(h, **kw, **common))
                     answer = answer_fn(q.question, conversation=conversation, **common)
                 else:
                     answer = answer_fn(q.question, **common)
