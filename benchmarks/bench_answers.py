@@ -9,7 +9,7 @@ threshold's fit; the ranker is fitted on the first set alone. `--follow-ups INDE
 fits the threshold for chat follow-ups (rewritten questions score lower) on a set whose questions
 carry `history` (benchmarks/data/seeds_followups_dev.jsonl), by the same rule.
 
-Retrieves once per question with `rag.pipeline.candidates` (what `rag.pipeline.ask` answers from: the
+Retrieves once per question with `rag.answer.pipeline.candidates` (what `rag.answer.pipeline.ask` answers from: the
 question's `as_of`, `ANSWER_POOL` passages, their scored sentences), then:
 
 1. **Ranker.** A conditional logit over the sentences of each answerable question: the chance that a
@@ -20,7 +20,7 @@ question's `as_of`, `ANSWER_POOL` passages, their scored sentences), then:
    the lead count only for a sentence that holds the question's words. Fitted by gradient descent
    with an L2 penalty; reported in-sample and leave-one-question-out (the honest figure), beside
    ordering by `score` alone. The shipped weights are w2/w1 and w3/w1.
-2. **Abstention threshold** on the answerability (`rag.extractive.answerability`): the highest
+2. **Abstention threshold** on the answerability (`rag.answer.extractive.answerability`): the highest
    threshold whose false abstention on the split's answerable questions stays within
    `--max-false-abstention` (default 0.05: half the issue's 10% limit, as a margin for corpora and
    questions the split does not hold), placed halfway between the two answerability values it
@@ -42,10 +42,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.evaluation import load_questions, select_questions  # noqa: E402
-from rag.extractive import SCORER, can_answer  # noqa: E402
-from rag.metrics import contains_answer  # noqa: E402
-from rag.pipeline import Candidates, Conversation, DateFilter, ask, candidates, time_window  # noqa: E402
-from rag.questions import answer_type  # noqa: E402
+from rag.answer.extractive import SCORER, can_answer  # noqa: E402
+from rag.evaluation.metrics import contains_answer  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.answer.pipeline import Candidates, Conversation, DateFilter, ask, candidates, time_window  # noqa: E402
+from rag.answer.questions import answer_type  # noqa: E402
 from rag.retrieval import open_index  # noqa: E402
 
 FEATURES = ("words", "words*vote", "words*lead")
@@ -173,7 +174,7 @@ def fit_threshold(answerable: list[float], unanswerable: list[float], max_false:
 
 
 def _candidates(idx, question: str, as_of: str | None, k: int) -> Candidates:  # type: ignore[no-untyped-def]
-    """The answer pool and its scored sentences, exactly as `rag.pipeline.ask` gets them."""
+    """The answer pool and its scored sentences, exactly as `rag.answer.pipeline.ask` gets them."""
     return candidates(idx, question, k=k, retrieval="hybrid", asked=DateFilter(), window=time_window(question, as_of))
 
 
@@ -184,8 +185,8 @@ def follow_up_answerability(index_dir: str, questions: str, k: int) -> tuple[lis
     idx = open_index(index_dir)
     answerable, unanswerable = [], []
     for q in load_questions(questions):
-        conv = Conversation.after(q.history, lambda h, **kw: ask(h, index=idx, mode="extractive", k=k,
-                                                                 as_of=q.as_of, **kw))
+        options = Settings.from_env(mode="extractive", k=k, as_of=q.as_of)
+        conv = Conversation.after(q.history, lambda h, **kw: ask(h, options, index=idx, **kw))
         found = _candidates(idx, conv.standalone(q.question), q.as_of, k)
         (answerable if q.answerable else unanswerable).append(0.0 if found.unknown else found.answerability)
     return answerable, unanswerable

@@ -52,7 +52,7 @@ def _row(res) -> dict:  # noqa: ANN001 - a RunResult
 
 
 def stores(args: argparse.Namespace) -> dict:
-    from rag.milvus_store import LiteServer
+    from rag.stores.milvus_server import LiteServer
 
     out: dict = {"dataset": args.beir.name, "split": args.split, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  "load_avg_start": _load(), "ray": args.ray}
@@ -65,7 +65,7 @@ def stores(args: argparse.Namespace) -> dict:
         url = server.url("bench")
         if args.ray:  # build (or update) the store with passages embedded on Ray, scoring one query
             from rag.config import DEFAULT_EMBEDDER
-            from rag.distributed import RayEmbedder
+            from rag.index.distributed import RayEmbedder
 
             t = time.perf_counter()
             with RayEmbedder(DEFAULT_EMBEDDER, "local", local_cpus=args.workers) as remote:
@@ -93,10 +93,10 @@ def throughput(args: argparse.Namespace) -> dict:
     """Passages per second embedding the first N passages: single process (every core) vs a
     local Ray cluster of `workers` one-CPU actors, alternated `rounds` times (median). Ray
     start-up and model loading are timed apart, not in the rate."""
-    from rag.chunking import ChunkingParams, chunk_document, passage_text
+    from rag.index.chunking import ChunkingParams, chunk_document, passage_text
     from rag.config import DEFAULT_EMBEDDER
-    from rag.distributed import RayEmbedder
-    from rag.embedding import backend_of, load_embedder
+    from rag.index.distributed import RayEmbedder
+    from rag.index.embedding import backend_of, load_embedder
     from rag.types import Document
 
     data = load_beir(args.beir, args.split)

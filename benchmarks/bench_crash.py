@@ -34,7 +34,7 @@ KINDS = ("full", "update", "update+compact")
 CHILD = """
 import sys
 from pathlib import Path
-import rag.store as store
+import rag.stores.local.compaction as store
 from rag import build_index
 kind, corpus, index_dir, marker = sys.argv[1:5]
 if kind == "update+compact":
@@ -74,7 +74,7 @@ def make_corpora(root: Path, docs: int, rng: random.Random) -> tuple[Path, Path]
 
 
 def fingerprint(index_dir: Path) -> frozenset:
-    from rag.store import IndexReader
+    from rag.stores.local.reader import IndexReader
 
     with IndexReader(index_dir) as r:
         return frozenset((d, sha) for d, _, sha, _ in r.documents())
@@ -82,7 +82,7 @@ def fingerprint(index_dir: Path) -> frozenset:
 
 def verify(index_dir: Path, old: frozenset, new: frozenset) -> str:
     from rag import open_index
-    from rag.doctor import check_index
+    from rag.stores.local.doctor import check_index
     from rag.errors import RagError
 
     try:

@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    from rag.embedding import load_embedder
+    from rag.index.embedding import load_embedder
 
     texts = scifact_texts(a.scifact, a.texts)
     backends = {b: load_embedder("all-MiniLM-L6-v2", backend=b) for b in ("onnx-int8", "torch")}

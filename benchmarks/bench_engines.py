@@ -40,7 +40,7 @@ def make_variants(model_dir: Path, work: Path, calibration: list[str], tokenize)
                                           quantize_static)
     from onnxruntime.transformers import optimizer
 
-    from rag.onnx_backend import ensure_onnx, export_fp32
+    from rag.index.onnx import ensure_onnx, export_fp32
 
     work.mkdir(parents=True, exist_ok=True)
     out = {"ort-int8": ensure_onnx(model_dir), "ort-fp32": work / "fp32.onnx"}
@@ -124,10 +124,10 @@ def main() -> None:
 
     from tokenizers import Tokenizer
 
-    from rag.embedding import _bundled_path
+    from rag.index.batching import bundled_model_path
 
     logging.getLogger().setLevel(logging.ERROR)
-    model_dir = Path(_bundled_path())
+    model_dir = Path(bundled_model_path())
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tok.enable_truncation(max_length=256)
     tok.enable_padding()

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def save(args: argparse.Namespace) -> None:
     import re
 
-    from rag.citations import content_words
-    from rag.extractive import ANSWER_POOL
+    from rag.answer.citations import content_words
+    from rag.answer.extractive import ANSWER_POOL
     from rag.retrieval import open_index
 
     idx = open_index(args.index_dir)
@@ -51,9 +51,10 @@ def save(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     import llama_cpp  # noqa: F401  (loaded before numpy: see RESULTS-gpu.md)
 
-    from rag.generation import LlamaGenerator, gpu_present, offload_supported
-    from rag.metrics import contains_answer
-    from rag.pipeline import ask
+    from rag.answer.generation import LlamaGenerator, gpu_present, offload_supported
+    from rag.evaluation.metrics import contains_answer
+    from rag.answer.pipeline import Hooks, ask
+    from rag.config import Settings
 
     data = pickle.loads(Path(args.passages).read_bytes())
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
         rows = []
         for r in data["questions"]:
             t = time.perf_counter()
-            a = ask(r["question"], index=SavedIndex(), generator=gen, mode="llm")
+            a = ask(r["question"], Settings.from_env(mode="llm"), index=SavedIndex(), hooks=Hooks(generator=gen))
             rows.append({"id": r["id"], "s": time.perf_counter() - t, "timings": a.timings, "fallback": a.fallback,
                          "abstained": a.abstained, "answer": a.answer,
                          "contains": contains_answer(a.answer, r["answers"]) if r["answerable"] else None})

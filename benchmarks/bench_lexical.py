@@ -1,5 +1,5 @@
 """Lexical search quality and speed on a BEIR dataset: the impact-file engine `rag` uses
-(rag/lexical.py) against FTS5's own bm25() ranking, which it must reproduce.
+(rag/stores/local/lexical.py) against FTS5's own bm25() ranking, which it must reproduce.
 
 Usage:
     python benchmarks/bench_lexical.py PATH/TO/beir-scifact [--splits train,test] [--hybrid]
@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import rag.store as store  # noqa: E402
+import rag.stores.local.reader as store  # noqa: E402
 from rag.evaluation import run_beir  # noqa: E402
 
 

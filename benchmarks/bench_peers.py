@@ -251,8 +251,8 @@ def write_passages(index_dir: Path, out: Path) -> None:
     """The passages the `rag` system's index embedded, as the embedder read them (title, heading,
     text), with their document's SciFact id (duplicated abstracts share their original's)."""
     sys.path.insert(0, str(ROOT))
-    from rag.chunking import passage_text
-    from rag.store import IndexReader
+    from rag.index.chunking import passage_text
+    from rag.stores.local.reader import IndexReader
 
     reader = IndexReader(index_dir)
     try:

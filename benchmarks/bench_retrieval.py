@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.evaluation import load_beir, run_beir
-from rag.metrics import ndcg_at_k, percentile, recall_at_k
+from rag.evaluation.metrics import ndcg_at_k, percentile, recall_at_k
 from rag.retrieval import FUSION, Fusion, Index, fuse
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,10 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.chunking import ChunkingParams  # noqa: E402
+from rag.index.chunking import ChunkingParams  # noqa: E402
 from rag.retrieval import fuse  # noqa: E402
-from rag.store import (FTS_TOKENIZER, GenerationWriter, IndexLock, IndexReader,  # noqa: E402
-                       current_generation, query_terms)
+from rag.stores.local.generations import FTS_TOKENIZER, current_generation
+from rag.stores.local.writer import GenerationWriter, IndexLock
+from rag.stores.local.reader import IndexReader, query_terms
 from rag.types import Chunk, Document  # noqa: E402
 
 DIM = 384
@@ -251,7 +252,7 @@ def main() -> None:
         figures["search process peak memory (MB)"] = f"{s['peak_mb']:,.0f}"
         figures["lexical top-10 = FTS5 bm25 top-10, ties aside (20 queries)"] = f"{s['lexical_vs_fts5']:.3f}"
         if args.compact:
-            from rag.store import compact_generation
+            from rag.stores.local.compaction import compact_generation
 
             t = time.perf_counter()
             with IndexLock(index_dir):

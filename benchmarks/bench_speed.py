@@ -49,7 +49,7 @@ print(json.dumps({"lat": lat, "cpu_ms": (time.process_time() - cpu) * 1000 / len
 
 
 def rag_cmd() -> list[str]:
-    return [sys.executable, "-m", "rag.cli"]
+    return [sys.executable, "-m", "rag.cli.commands"]
 
 
 def timed(cmd: list[str], runs: int, env: dict[str, str]) -> tuple[float, list[float], float]:

@@ -13,7 +13,7 @@ own, alternating baseline and current code, `--runs` times each:
   no model and costs little, so what grows with the corpus is the indexing pipeline's own memory
   (documents held, chunks, batches), which is what this measures. Besides the whole run's peak,
   the peak before the writer's commit is reported: the commit builds the FAISS index from all the
-  vectors at once (rag/store.py), which the streaming of documents does not change.
+  vectors at once (rag/stores/local/compaction.py), which the streaming of documents does not change.
 * `repeated`: `rag index` (the installed command line, whole process, default bundled embedder)
   on a folder holding one file of `--repeated-mb` MB made of one sentence repeated.
 
@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import json, resource, sys, threading, time
-import rag.store as store
+import rag.stores.local.writer as store
 from rag import build_index
 corpus, index_dir = sys.argv[1], sys.argv[2]
 # Resident memory sampled every 20 ms, split at the moment the writer commits: before it, the
 # pipeline (reading, cleaning, chunking, embedding, writing rows); from it on, the store's commit
-# (the vector index is built from every vector at once: rag/store.py).
+# (the vector index is built from every vector at once: rag/stores/local/compaction.py).
 phase, peak, done = ["pipeline"], {"pipeline": 0.0, "commit": 0.0}, []
 def rss_mb():
     with open("/proc/self/status") as fh:
@@ -73,7 +73,7 @@ print(json.dumps({"rag_from": RAG_FROM, "seconds": seconds, "documents": rep.doc
 # `rag index` as the console script runs it, but importable from whichever tree is on PYTHONPATH.
 CLI = r"""
 import json, resource, sys, time
-from rag.cli import main
+from rag.cli.commands import main
 t = time.perf_counter()
 try:
     main()

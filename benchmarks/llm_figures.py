@@ -18,8 +18,8 @@ import json
 import statistics
 from pathlib import Path
 
-from rag.citations import answer_sentences
-from rag.pipeline import FALLBACK_NOTICE, NOT_FOUND_NOTICE
+from rag.answer.citations import answer_sentences
+from rag.answer.pipeline import FALLBACK_NOTICE, NOT_FOUND_NOTICE
 
 
 def pct(values: list[float], q: float) -> float:

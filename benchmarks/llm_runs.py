@@ -25,10 +25,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag import pipeline
+from rag.answer import pipeline
 from rag.config import Settings
 from rag.evaluation.runner import run_questions
-from rag.generation import GenerationResult
+from rag.answer.generation import GenerationResult
 
 
 class Recorder:
@@ -85,11 +85,10 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     raw_file = (a.out / "raw.jsonl").open("w", encoding="utf-8")
 
-    def answer(question: str, **kw: Any) -> Any:
+    def answer(question: str, options: Any, **kw: Any) -> Any:
         rec.last = rec.last_prompt = None
-        kw["mode"] = "llm"
-        ans = pipeline.ask(question, generator=rec, settings=settings, style=a.style,
-                           support_threshold=a.support_threshold, **kw)
+        options = options.with_(mode="llm", style=a.style, support_threshold=a.support_threshold)
+        ans = pipeline.ask(question, options, hooks=pipeline.Hooks(generator=rec), **kw)
         kept = [{"sentence": c.sentence, "n": c.n, "support": c.support, "supported": c.supported, "quote": c.quote}
                 for c in ans.citations] if not ans.fallback else []
         left = [{"sentence": lo.sentence, "cited": list(lo.cited), "support": lo.support, "reason": lo.reason}
@@ -101,7 +100,7 @@ def main() -> None:
         return ans
 
     try:
-        res = run_questions(a.questions, index_dir=a.index_dir, mode="llm", model=a.model, k=a.k,
+        res = run_questions(a.questions, settings.with_(index_dir=a.index_dir, mode="llm", model=a.model, k=a.k),
                             out_dir=a.out, answer_fn=answer, ids_before=a.ids_before, ids_from=a.ids_from,
                             name=f"llm-{a.style}")
     finally:

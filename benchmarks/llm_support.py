@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from rag.chunking import split_sentences
-from rag.citations import check_citations, lexical_support, missing_facts, strip_markers
+from rag.index.chunking import split_sentences
+from rag.answer.citations import check_citations, lexical_support, missing_facts, strip_markers
 from rag.retrieval import open_index
 from rag.types import Hit
 
@@ -85,8 +85,8 @@ def _parts(claim: str, hits: list[Hit], embedder: Any) -> tuple[float, float]:
 def _cut(raw: str, claim: str) -> bool:
     """Whether the model's sentence is unfinished: it ran to the grammar's length cap, or it stops
     mid-clause (the pipeline leaves both out, whatever their support)."""
-    from rag.citations import ends_mid_clause
-    from rag.generation import ran_to_cap
+    from rag.answer.citations import ends_mid_clause
+    from rag.answer.grammar import ran_to_cap
 
     return ran_to_cap(claim) or ends_mid_clause(claim)
 

@@ -2,10 +2,10 @@
 
 The public API (imported lazily so that `import rag` and `rag --help` stay fast)::
 
-    from rag import build_index, open_index, ask
+    from rag import Settings, build_index, open_index, ask
     build_index(["seeds"], "index")
     hits = open_index("index").search("Which Vietnamese president welcomed Putin in Hanoi?", k=5)
-    answer = ask("Which Vietnamese president welcomed Putin in Hanoi?", index_dir="index")
+    answer = ask("Which Vietnamese president welcomed Putin in Hanoi?", Settings(index_dir="index"))
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "build_index": "rag.indexing",
-    "IndexReport": "rag.indexing",
+    "build_index": "rag.index.build",
+    "IndexReport": "rag.index.build",
     "open_index": "rag.retrieval",
     "Index": "rag.retrieval",
-    "ask": "rag.pipeline",
-    "Conversation": "rag.pipeline",
+    "ask": "rag.answer.pipeline",
+    "Hooks": "rag.answer.pipeline",
+    "Conversation": "rag.answer.conversation",
     "Settings": "rag.config",
     "Document": "rag.types",
     "Chunk": "rag.types",
@@ -34,12 +35,13 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .errors import RagError
-    from .indexing import IndexReport, build_index
-    from .pipeline import Conversation, ask
-    from .retrieval import Index, open_index
-    from .types import Answer, Chunk, Citation, Document, Hit, Source
+    from rag.config import Settings
+    from rag.errors import RagError
+    from rag.index.build import IndexReport, build_index
+    from rag.answer.conversation import Conversation
+    from rag.answer.pipeline import Hooks, ask
+    from rag.retrieval import Index, open_index
+    from rag.types import Answer, Chunk, Citation, Document, Hit, Source
 
 
 def __getattr__(name: str) -> Any:

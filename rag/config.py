@@ -13,16 +13,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
 
-def _default_models_dir() -> Path:
+def default_models_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "rag" / "models"
 
 
+NOT_FROM_ENV = frozenset({"abstain_threshold", "use_grammar", "style", "support_threshold"})
+
+
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
-    models_dir: Path = _default_models_dir()
+    models_dir: Path = default_models_dir()
     embedder: str = DEFAULT_EMBEDDER
     model: str | None = None  # LLM name from models.txt or a path to a .gguf; None = the default
     device: str = "auto"  # auto | cpu | gpu
@@ -37,12 +40,19 @@ class Settings:
     since: str | None = None  # only documents published on or after this date (YYYY-MM-DD)
     until: str | None = None  # only documents published on or before this date
     as_of: str | None = None  # the date questions are asked on ("this week" is relative to it); None = today
+    # How an answer is checked and written (for measurement; not read from the environment):
+    abstain_threshold: float | None = None  # None = the fitted one (rag/answer/extractive.py, SCORER)
+    use_grammar: bool = True  # the LLM writes under the citation grammar
+    style: str = "free"  # free: the LLM writes its sentences; copy: it picks passage sentences verbatim
+    support_threshold: float | None = None  # None = rag/answer/citations.py, SUPPORT_THRESHOLD
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
         """Defaults, then `RAG_<FIELD>` variables, then the non-None `overrides`."""
         values: dict[str, object] = {}
         for f in fields(cls):
+            if f.name in NOT_FROM_ENV:
+                continue
             raw = os.environ.get(f"RAG_{f.name.upper()}")
             if raw is None or raw == "":
                 continue

@@ -5,14 +5,14 @@ A project's own copies win over the shipped ones, in this order: `./prompts` and
 in the current folder; then those of the source tree this package runs from (a checkout or an
 editable install); then the copies shipped inside the package (`rag/_data/`, which the build
 copies from the repository's top-level files — those stay the one source of truth).
-`RAG_PROMPTS_DIR` still names a prompts folder outright (read in `rag.prompts`).
+`RAG_PROMPTS_DIR` still names a prompts folder outright (read in `rag.answer.prompts`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .config import PROJECT_ROOT
+from rag.config import PROJECT_ROOT
 
 __all__ = ["PACKAGED", "prompts_dir", "models_file"]
 

@@ -16,10 +16,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .embedding import Embedder, backend_of, load_embedder, manifest_backend
-from .errors import IndexMismatchError, InputError
-from .store import ChunkRow, IndexReader
-from .types import Hit
+from rag.errors import IndexMismatchError, InputError
+from rag.index.embedding import Embedder, backend_of, load_embedder, manifest_backend
+from rag.stores import Store, open_store
+from rag.stores.base import ChunkRow
+from rag.types import Hit
 
 RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
 DATE_FILTER_DEPTH = 400  # candidates per ranking when a date filter may drop most of them
@@ -75,30 +76,38 @@ FUSION = Fusion()
 
 
 class Index:
-    """An opened index: search it, read its manifest."""
+    """An opened index: search it, read its manifest. Its `reader` is the `Store` the index lives
+    in (the local folder or Milvus, chosen by `open_store` from `index_dir`)."""
 
     def __init__(self, index_dir: str | Path = "index", embedder: Embedder | str | None = None,
-                 fusion: Fusion = FUSION) -> None:
-        self.reader = IndexReader(Path(index_dir))
+                 fusion: Fusion = FUSION, ranker: str | None = None) -> None:
+        self.reader: Store = open_store(index_dir, ranker=ranker)
         self.manifest = self.reader.manifest
         self.fusion = fusion
         built = self.manifest["embedder"]
         if embedder is not None:
             name = embedder if isinstance(embedder, str) else embedder.name
             dim = None if isinstance(embedder, str) else embedder.dim
+            where, flags = self.reader.label, self.reader.rebuild_flags
             if name != built["name"] or (dim is not None and dim != built["dim"]):
+                self.reader.close()
                 raise IndexMismatchError(
-                    f"index at {index_dir}/ was built with embedder {built['name']!r} "
-                    f"(dimension {built['dim']}), not {name!r}; search with that embedder or "
-                    f"rebuild with `rag index --rebuild --embedder {name}`"
-                )
+                    f"{where} was built with embedder {built['name']!r} (dimension {built['dim']}), "
+                    f"not {name!r}; search with that embedder or rebuild with "
+                    f"`rag index --rebuild --embedder {name}{flags}`")
             ours, theirs = backend_of(embedder), manifest_backend(built)
             if ours and theirs and ours != theirs:
+                self.reader.close()
                 raise IndexMismatchError(
-                    f"index at {index_dir}/ was embedded with the {theirs!r} backend of "
-                    f"{built['name']!r}, not {ours!r}; search with that backend or rebuild with "
-                    f"`rag index --rebuild`")
+                    f"{where} was embedded with the {theirs!r} backend of {built['name']!r}, not "
+                    f"{ours!r}; search with that backend or rebuild with `rag index --rebuild{flags}`")
         self._embedder: Embedder | None = embedder if not isinstance(embedder, str) else None
+
+    @property
+    def ranker(self) -> str | None:
+        """How the store fuses hybrid search itself (Milvus: "weighted", "rrf" or "client"); None
+        for the local store."""
+        return getattr(self.reader, "ranker", None)
 
     @property
     def embedder(self) -> Embedder:
@@ -146,6 +155,8 @@ class Index:
     def search_documents(self, questions: Sequence[str], k: int = 100,
                          retrieval: str = "hybrid") -> list[list[tuple[str, float]]]:
         """Documents ranked by their best passage (for document-level benchmarks such as BEIR)."""
+        if self._native(retrieval):
+            return self._native_documents(questions, k)
         out = []
         for dd, ld in self.document_lists(questions, max(k * 5, self.fusion.depth), retrieval):
             if retrieval == "dense":
@@ -188,6 +199,8 @@ class Index:
     def _ranked(self, questions: Sequence[str], depth: int,
                 retrieval: str) -> list[list[tuple[int, float, float | None, float | None]]]:
         """Per question: (row id, fused score, dense score, lexical score), best first."""
+        if self._native(retrieval):
+            return self._native_hybrid(questions, depth, dense_scores=True)
         depth = max(depth, self.fusion.depth) if retrieval == "hybrid" else depth
         out = []
         for dl, ll in zip(*self._candidates(questions, depth, retrieval)):
@@ -232,6 +245,34 @@ class Index:
                 date=doc_date.get(row.doc_id))
             for row, score, ds, ls, also in kept
         ]
+
+    # -- hybrid search fused by the store itself (Milvus `hybrid_search`) ------------------------
+    def _native(self, retrieval: str) -> bool:
+        return retrieval == "hybrid" and self.reader.fuses_hybrid
+
+    def _native_hybrid(self, questions: Sequence[str], depth: int,
+                       dense_scores: bool) -> list[list[tuple[int, float, float | None, float | None]]]:
+        """Milvus-fused candidates; with `dense_scores` each carries its question–passage cosine
+        (`Hit.dense_score`, which the extractive answerer weighs), as the local fusion's do."""
+        for q in questions:
+            if not q or not q.strip():
+                raise InputError("the question is empty")
+        fused = self.reader.hybrid(self.embedder.embed(list(questions)), questions, n=depth,  # type: ignore[attr-defined]
+                                   depth=max(depth, self.fusion.depth), ranker=self.ranker,
+                                   dense_weight=self.fusion.dense_weight, rrf_k=self.fusion.rrf_k,
+                                   dense_scores=dense_scores)
+        return [[(r, s, ds, None) for r, s, ds in row] for row in fused]
+
+    def _native_documents(self, questions: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        depth = max(k * 5, self.fusion.depth)
+        out = []
+        for cands in self._native_hybrid(questions, depth, dense_scores=False):
+            rows = self.reader.chunk_rows([c[0] for c in cands])
+            best: dict[str, float] = {}
+            for rowid, score, _, _ in cands:
+                best.setdefault(rows[rowid].doc_id, score)
+            out.append(list(best.items())[:k])
+        return out
 
 
 def fuse(dense: list[tuple[Any, float]], lexical: list[tuple[Any, float]],
@@ -303,9 +344,5 @@ def _overlap(a: set, b: set) -> float:
 
 def open_index(index_dir: str | Path = "index", embedder: Embedder | str | None = None) -> Index:
     """The index in `index_dir`, or in the Milvus store when it is a `milvus://HOST:PORT/NAME` URL."""
-    if str(index_dir).lower().startswith("milvus:"):  # optional store: rag/milvus_store.py
-        from .milvus_store import open_milvus_index
-
-        return open_milvus_index(index_dir, embedder)
     return Index(index_dir, embedder)
 

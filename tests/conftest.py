@@ -24,14 +24,14 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def hashing():
-    from rag.embedding import HashingEmbedder
+    from rag.index.embedding import HashingEmbedder
 
     return HashingEmbedder()
 
 
 @pytest.fixture(scope="session")
 def minilm():
-    from rag.embedding import load_embedder
+    from rag.index.embedding import load_embedder
 
     return load_embedder("all-MiniLM-L6-v2")
 
@@ -39,7 +39,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, minilm) -> Path:
     """The seeds indexed with the real embedder, shared read-only by the tests that need it."""
-    from rag.indexing import build_index
+    from rag.index.build import build_index
 
     index_dir = tmp_path_factory.mktemp("seed-index") / "index"
     build_index([SEEDS], index_dir, embedder=minilm)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from rag.embedding import HashingEmbedder
-from rag.generation import GenerationResult
+from rag.answer.generation import GenerationResult
+from rag.index.embedding import HashingEmbedder
 
 
 class CountingEmbedder(HashingEmbedder):

@@ -88,8 +88,8 @@ def test_wheel_installs_without_dev_extra_and_runs_outside_the_source_tree(tmp_p
     (work / "articles" / "d.jsonl").write_text(ARTICLE_JSONL, encoding="utf-8")
     rag = str(env_dir / "bin" / "rag")
 
-    where = _run([str(python), "-c", "import rag, rag.prompts, rag.models; "
-                  "print(rag.__file__); print(rag.prompts.prompts_dir()); "
+    where = _run([str(python), "-c", "import rag, rag.answer.prompts, rag.models; "
+                  "print(rag.__file__); print(rag.answer.prompts.prompts_dir()); "
                   "print(rag.models.default_models_file()); print(len(rag.models.read_models()))"],
                  cwd=work).stdout.split("\n")
     assert str(env_dir) in where[0]  # the installed package, not the checkout

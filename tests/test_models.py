@@ -19,16 +19,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelError
-from rag.models import (
-    ModelSpec,
-    default_llm,
-    list_models,
-    model_path,
-    pull,
-    read_models,
-    resolve_model,
-)
-
+from rag.models import ModelSpec, default_llm, list_models, model_path, pull, read_models, resolve_model
 from tests.tiny_gguf import make_tiny_gguf
 
 REPO = "test-org/tiny-GGUF"

@@ -3,9 +3,9 @@
 The dataset is indexed into its own folder (or, given a Milvus store `milvus://HOST:PORT/NAME`, into
 its own collection `NAME_beir_<dataset>_chunked` there, so the store's own index is left alone)
 and every query is searched; nDCG@10, Recall@100,
-MRR@10 and hit@10 are computed the way BEIR does (see rag/metrics.py), so the figures can be set
+MRR@10 and hit@10 are computed the way BEIR does (see rag/evaluation/metrics.py), so the figures can be set
 beside published tables. Two setups: the project's own chunking (`chunked`, what the bot really
-searches, indexed through `rag.indexing.build_index` like any article folder) and BEIR's own, one
+searches, indexed through `rag.index.build.build_index` like any article folder) and BEIR's own, one
 passage per document embedded as `title + " " + text` (`passage`; the one place that writes an
 index without the chunker, because that setup has no chunking to speak of).
 """
@@ -21,16 +21,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import metrics as M
-from ..config import DEFAULT_EMBEDDER
-from ..errors import InputError
-from ..models import file_sha256
-from .datasets import BeirData, load_beir
-from .report import RUNS_ROOT, RunResult, environment, finish_run, make_out_dir
-from .runner import ProgressFn
+from rag.config import DEFAULT_EMBEDDER
+from rag.errors import InputError
+from rag.evaluation import metrics as M
+from rag.evaluation.datasets import BeirData, load_beir
+from rag.evaluation.report import RUNS_ROOT, RunResult, environment, finish_run, make_out_dir
+from rag.evaluation.runner import ProgressFn
+from rag.models import file_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..embedding import Embedder
+    from rag.index.embedding import Embedder
 
 QUERY_BATCH = 64  # BEIR queries searched per call
 EMBED_BATCH = 1024  # BEIR passages embedded and written per step
@@ -54,7 +54,7 @@ def _index_chunked(data: BeirData, index_root: Path, index_dir: "Path | str", em
     """Index the corpus the way the bot indexes articles: a JSONL of the documents (written in
     `index_root`) through `build_index` into `index_dir`, a folder or a Milvus store URL (its
     content diff makes an unchanged corpus cost nothing)."""
-    from ..indexing import build_index
+    from rag.index.build import build_index
 
     jsonl = index_root / f"beir-{data.name.removeprefix('beir-')}.jsonl"
     lines = []
@@ -80,9 +80,10 @@ def _index_passages(data: BeirData, corpus_path: Path, index_dir: Path, embedder
     this layout changes."""
     import numpy as np
 
-    from ..embedding import backend_of, default_backend, load_embedder, manifest_backend
-    from ..store import FTS_TOKENIZER, GenerationWriter, IndexLock, current_generation, read_manifest
-    from ..types import Chunk, Document
+    from rag.index.embedding import backend_of, default_backend, load_embedder, manifest_backend
+    from rag.stores.local.generations import FTS_TOKENIZER, current_generation, read_manifest
+    from rag.stores.local.writer import GenerationWriter, IndexLock
+    from rag.types import Chunk, Document
 
     fingerprint = {"dataset": data.name, "setup": "passage", "format": PASSAGE_FORMAT,
                    "corpus_sha256": file_sha256(corpus_path)}
@@ -163,7 +164,7 @@ def run_beir(
     `NAME_beir_<dataset>_chunked` of that Milvus store instead of a folder under `index_root`
     (which still receives the corpus file that is indexed). Chunked setup only.
     """
-    from ..retrieval import open_index
+    from rag.retrieval import open_index
 
     t_start = time.perf_counter()
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -178,7 +179,7 @@ def run_beir(
     label = data.name.removeprefix("beir-")  # a folder named beir-scifact gives beir-scifact-…, not beir-beir-…
     index_dir: Path | str = index_root / f"beir-{label}-{setup}"
     if store is not None:
-        from ..milvus_store import StoreURL, parse_store_url
+        from rag.stores.milvus import StoreURL, parse_store_url
 
         url = parse_store_url(store)
         if url is None:

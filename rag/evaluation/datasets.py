@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import InputError
-from ..when import parse_date
+from rag.answer.dates import parse_date
+from rag.errors import InputError
+
 
 @dataclass(frozen=True)
 class Question:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import PROJECT_ROOT
-from ..errors import InputError
+from rag.config import PROJECT_ROOT
+from rag.errors import InputError
 
 RUNS_ROOT = Path("runs")
 

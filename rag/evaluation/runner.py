@@ -1,6 +1,6 @@
 """Run a question set through the bot and score every answer: retrieval over the source
 documents of the passages given to the answerer, answer correctness, citations, abstention and
-latency. `rag.pipeline.ask` answers by default; any function with its signature can.
+latency. `rag.answer.pipeline.ask` answers by default; any function with its signature can.
 
 Library code never prints; long work reports through `progress(stage, done, total)`, the same
 callback shape as `build_index`, so one progress bar serves both.
@@ -14,15 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import metrics as M
-from ..citations import answer_sentences
-from ..config import Settings
-from ..errors import InputError, NoIndexError
-from ..types import Answer
-from .datasets import Question, load_questions, select_questions
-from .report import RUNS_ROOT, RunResult, environment, finish_run, make_out_dir
+from rag.answer.citations import answer_sentences
+from rag.config import Settings
+from rag.errors import InputError, NoIndexError
+from rag.evaluation import metrics as M
+from rag.evaluation.datasets import Question, load_questions, select_questions
+from rag.evaluation.report import RUNS_ROOT, RunResult, environment, finish_run, make_out_dir
+from rag.types import Answer
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+# `answer_fn(question, options, *, index, conversation=None) -> Answer`: the shape of `ask`.
 AnswerFn = Callable[..., Answer]
 
 # -- question runs ----------------------------------------------------------------------------
@@ -176,10 +177,10 @@ def aggregate_questions(rows: Sequence[dict[str, Any]], k: int) -> tuple[dict[st
 
 
 def _default_answer_fn(settings: Settings) -> tuple[AnswerFn, str, Any]:
-    """`rag.pipeline.ask` with the LLM loaded once for the whole run (ask would load it per call).
+    """`rag.answer.pipeline.ask` with the LLM loaded once for the whole run (ask would load it per call).
 
     Returns the function, the mode actually used, and the generator (to close at the end)."""
-    from .. import pipeline
+    from rag.answer import pipeline
 
     mode = settings.mode
     gen = None
@@ -188,22 +189,18 @@ def _default_answer_fn(settings: Settings) -> tuple[AnswerFn, str, Any]:
         gen, _ = pipeline.load_generator(settings)  # ModelError in "llm" mode when the model is missing: let it out
         if gen is None:
             effective = "extractive"  # "auto" without a model: do not try to load it per question
+    hooks = pipeline.Hooks(generator=gen)
 
-    def answer(question: str, **kw: Any) -> Answer:
-        kw["mode"] = effective
-        return pipeline.ask(question, generator=gen, settings=settings, **kw)
+    def answer(question: str, options: Settings, **kw: Any) -> Answer:
+        return pipeline.ask(question, options, hooks=hooks, **kw)
 
     return answer, effective, gen
 
 
 def run_questions(
     questions_path: str | Path,
+    options: Settings | None = None,
     *,
-    index_dir: str | Path = "index",
-    mode: str = "auto",
-    model: str | None = None,
-    k: int = 5,
-    retrieval: str = "hybrid",
     limit: int | None = None,
     out_dir: str | Path | None = None,
     name: str | None = None,
@@ -212,25 +209,27 @@ def run_questions(
     runs_root: str | Path = RUNS_ROOT,
     ids_before: str | None = None,
     ids_from: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    as_of: str | None = None,
 ) -> RunResult:
     """Ask every question (the first `limit`), score it, and write the run folder.
 
-    `ids_before`/`ids_from` select a split by question id (see `select_questions`); `since`,
-    `until` and `as_of` are passed to the answerer (a question's own `as_of` wins over `as_of`).
+    `options` (default `Settings.from_env()`) names the index, k, mode, model, retrieval and the
+    dates; `ids_before`/`ids_from` select a split by question id (see `select_questions`). A
+    question's own `as_of` wins over `options.as_of`.
 
-    `answer_fn(question, *, index, index_dir, k, mode, model, retrieval) -> Answer` defaults to
-    `rag.pipeline.ask` with the LLM loaded once; `index` is the opened index, or None when there
-    is none at `index_dir` and an `answer_fn` was given. An error from the answerer stops the run
-    (questions.jsonl keeps the questions done so far).
+    `answer_fn(question, options, *, index, conversation=None) -> Answer` defaults to
+    `rag.answer.pipeline.ask` with the LLM loaded once; `index` is the opened index, or None when there
+    is none at `options.index_dir` and an `answer_fn` was given. An error from the answerer stops
+    the run (questions.jsonl keeps the questions done so far).
     """
     t_start = time.perf_counter()
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    from ..pipeline import MODES
-    from ..retrieval import RETRIEVAL_MODES, open_index
+    from rag.answer.pipeline import MODES
+    from rag.retrieval import RETRIEVAL_MODES, open_index
 
+    # Temperature 0 and the fixed seed come from here, so a run repeats.
+    settings_used = options if options is not None else Settings.from_env()
+    index_dir, mode, model, k = settings_used.index_dir, settings_used.mode, settings_used.model, settings_used.k
+    retrieval, since, until, as_of = settings_used.retrieval, settings_used.since, settings_used.until, settings_used.as_of
     if k < 1:
         raise InputError(f"k must be at least 1, not {k}")
     if limit is not None and limit < 1:
@@ -243,9 +242,6 @@ def run_questions(
     if ids_before is not None or ids_from is not None:
         questions = select_questions(questions, ids_before, ids_from)
     questions = questions[:limit]
-    # Temperature 0 and the fixed seed come from here, so a run repeats.
-    settings_used = Settings.from_env().with_(index_dir=Path(index_dir), k=k, mode=mode, model=model,
-                                              retrieval=retrieval)
 
     try:
         idx = open_index(index_dir)
@@ -256,7 +252,7 @@ def run_questions(
     warnings: list[str] = []
     gen = None
     effective_mode = mode
-    answerer = "rag.pipeline.ask" if answer_fn is None else _callable_name(answer_fn)
+    answerer = "rag.answer.pipeline.ask" if answer_fn is None else _callable_name(answer_fn)
     try:
         if answer_fn is None:
             answer_fn, effective_mode, gen = _default_answer_fn(settings_used)
@@ -275,24 +271,22 @@ def run_questions(
         name = name or f"{Path(questions_path).stem}-{retrieval}-{mode}"
         folder = make_out_dir(out_dir, name, runs_root)
         rows: list[dict[str, Any]] = []
+        answer = answer_fn
         with open(folder / "questions.jsonl", "w", encoding="utf-8") as fh:
             for i, q in enumerate(questions):
                 t = time.perf_counter()
-                when = {key: v for key, v in (("since", since), ("until", until), ("as_of", q.as_of or as_of))
-                        if v is not None}
-                common = dict(index=idx, index_dir=index_dir, k=k, mode=effective_mode, model=model,
-                              retrieval=retrieval, **when)
+                opts = settings_used.with_(mode=effective_mode, as_of=q.as_of)
                 if q.history:
                     # A follow-up: the chat's earlier questions are asked first, in one conversation,
                     # as `rag chat` would; only the last answer is scored.
-                    from ..pipeline import Conversation
+                    from rag.answer.conversation import Conversation
 
-                    conversation = Conversation.after(q.history, lambda h, **kw: answer_fn(h, **kw, **common))
-                    answer = answer_fn(q.question, conversation=conversation, **common)
+                    conversation = Conversation.after(q.history, lambda h, **kw: answer(h, opts, index=idx, **kw))
+                    got = answer(q.question, opts, index=idx, conversation=conversation)
                 else:
-                    answer = answer_fn(q.question, **common)
+                    got = answer(q.question, opts, index=idx)
                 wall_ms = (time.perf_counter() - t) * 1000
-                row = _question_row(q, answer, score_answer(q, answer, k), wall_ms)
+                row = _question_row(q, got, score_answer(q, got, k), wall_ms)
                 rows.append(row)
                 # Written as it goes: a run stopped part-way still leaves what it measured.
                 fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")

@@ -13,12 +13,12 @@ One job per module, in the order data flows:
 
 from __future__ import annotations
 
-from .files import SUPPORTED_SUFFIXES, Problem
-from .formats import markdown_to_text
-from .furniture import BLOCK_RULE, RULES, clean_text, clean_with_report
-from .load import FileResult, LoadResult, iter_documents, load_documents
-from .text import normalize_text
-from .titles import split_title
+from rag.ingest.files import SUPPORTED_SUFFIXES, Problem
+from rag.ingest.formats import markdown_to_text
+from rag.ingest.furniture import BLOCK_RULE, RULES, clean_text, clean_with_report
+from rag.ingest.load import FileResult, LoadResult, iter_documents, load_documents
+from rag.ingest.text import normalize_text
+from rag.ingest.titles import split_title
 
 __all__ = [
     "SUPPORTED_SUFFIXES",

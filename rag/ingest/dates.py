@@ -24,7 +24,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
-from .text import WORD
+from rag.ingest.text import WORD
 
 __all__ = ["DatedText", "parse_date", "find_dateline", "is_dateline"]
 

@@ -16,14 +16,13 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from rag.ingest.dates import find_dateline, parse_date
+from rag.ingest.files import FileProblem, Problem
+from rag.ingest.furniture import clean_with_report
+from rag.ingest.text import CLOSED as _CLOSED
+from rag.ingest.text import normalize_text
+from rag.ingest.titles import fallback_title, html_title, split_title, tidy_title, title_from_name
 from rag.types import Document
-
-from .dates import find_dateline, parse_date
-from .files import FileProblem, Problem
-from .furniture import clean_with_report
-from .text import CLOSED as _CLOSED
-from .text import normalize_text
-from .titles import fallback_title, html_title, split_title, tidy_title, title_from_name
 
 __all__ = ["Loaded", "LOADERS", "load_jsonl", "markdown_to_text"]
 

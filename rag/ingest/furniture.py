@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-from .dates import is_dateline
-from .text import CLOSED as _CLOSED
-from .text import SENTENCE_END as _SENTENCE_END
-from .text import WORD as _WORD
-from .text import count_words as _words
-from .text import normalize_text
+from rag.ingest.dates import is_dateline
+from rag.ingest.text import CLOSED as _CLOSED
+from rag.ingest.text import SENTENCE_END as _SENTENCE_END
+from rag.ingest.text import WORD as _WORD
+from rag.ingest.text import count_words as _words
+from rag.ingest.text import normalize_text
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,10 +17,9 @@ from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.ingest.files import SUPPORTED_SUFFIXES, FileProblem, Problem, decode, is_supported, read_file, walk
+from rag.ingest.formats import LOADERS, Loaded, load_jsonl
 from rag.types import Document
-
-from .files import SUPPORTED_SUFFIXES, FileProblem, Problem, decode, is_supported, read_file, walk
-from .formats import LOADERS, Loaded, load_jsonl
 
 __all__ = ["FileResult", "LoadResult", "iter_documents", "load_documents"]
 

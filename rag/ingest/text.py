@@ -7,7 +7,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-
 # Tabs, no-break and typographic spaces all become a plain space so that phrase matching and
 # duplicate detection see one spelling of every line.
 _ODD_SPACES = re.compile("[\t\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")

@@ -12,9 +12,9 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .furniture import is_standalone_furniture
-from .text import count_words as _words
-from .text import normalize_text
+from rag.ingest.furniture import is_standalone_furniture
+from rag.ingest.text import count_words as _words
+from rag.ingest.text import normalize_text
 
 __all__ = ["split_title", "tidy_title", "title_from_name", "fallback_title", "html_title"]
 

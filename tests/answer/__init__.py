@@ -1,0 +1,1 @@
+"""Tests of rag.answer: questions, the extractive reader, the LLM, citations, the pipeline."""

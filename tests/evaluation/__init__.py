@@ -1,0 +1,1 @@
+"""Tests of rag.evaluation: question sets, BEIR, metrics."""

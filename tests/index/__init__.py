@@ -1,0 +1,1 @@
+"""Tests of rag.index: chunking, embedding, building and updating an index."""

@@ -1,0 +1,1 @@
+"""Tests of rag.stores: the local index folder and the Milvus store."""
