@@ -1,5 +1,5 @@
 """The store at scale: a synthetic index of N chunks written, updated and searched through the
-real code (rag.store's writer and reader, rag.retrieval's fusion).
+real code (rag.stores.local's writer and reader, rag.retrieval's fusion).
 
 Usage:
     python benchmarks/bench_scale.py [--chunks 1000000] [--work /tmp] [--out benchmarks/RESULTS-scale.md]

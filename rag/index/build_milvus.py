@@ -25,11 +25,10 @@ def build_milvus_index(paths: Sequence[str | Path], url: StoreURL | str, *, embe
                        rebuild: bool = False, progress: Any = None) -> Any:
     """Make the store hold exactly the documents found under `paths` (see `build.build_index`).
 
-    The same two streaming passes as the local store (`build.scan_documents`, `build.read_documents`:
+    The same two streaming passes as the local store (`passes.scan_documents`, `passes.read_documents`:
     memory stays bounded on a folder of any size), the same decision of what to add, re-embed,
-    remove and reuse (`plan.plan_update`) and the same embedding loop (`build.embed_into`);
+    remove and reuse (`plan.plan_update`) and the same embedding loop (`passes.embed_into`);
     only the writes differ."""
-    
     t0 = time.perf_counter()
     roots = [Path(p) for p in paths]
     store = MilvusStore(url)
