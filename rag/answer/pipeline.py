@@ -66,10 +66,10 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
     `options` holds every setting (default: `Settings.from_env()`): the index, k, mode, model,
     retrieval, dates and the answer knobs. mode "auto" uses the LLM when a model is available (a
     `hooks.generator` passed in, `model`, or the default model from models.txt downloaded) and
-    answers extractively otherwise. `style` "free"
-    lets the model write its sentences under the citation grammar; "copy" makes it pick passage
-    sentences verbatim. Either way only verified sentences reach the answer: `support_threshold`
-    (default `citations.SUPPORT_THRESHOLD`) is the support a model sentence needs from a passage it cites.
+    answers extractively otherwise. `style` "free" lets the model write its sentences under the
+    citation grammar; "copy" makes it pick passage sentences verbatim. Either way only verified
+    sentences reach the answer: `support_threshold` (default `citations.SUPPORT_THRESHOLD`) is the
+    support a model sentence needs from a passage it cites.
 
     `hooks.on_token` receives the answer's text, and only once it is checked: an LLM's raw tokens go
     to `hooks.on_draft` (for a progress display, or to stop a generation), never to `on_token`.
