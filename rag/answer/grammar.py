@@ -1,4 +1,6 @@
-"""`citation_grammar` builds a GBNF grammar that keeps a small model's answer in the shape the rest of
+"""The grammars that keep an LLM's answer in the shape the pipeline checks.
+
+`citation_grammar` builds a GBNF grammar that keeps a small model's answer in the shape the rest of
 the pipeline parses and cannot run away: `NOT FOUND`, or at most MAX_SENTENCES sentences of at most
 SENTENCE_PIECES characters each, every one ending in one or two `[k]` markers and a period. A `.`
 followed by a space can only come after the markers, so a model cannot close a sentence without its
