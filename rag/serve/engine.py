@@ -1,7 +1,7 @@
 """The bot behind a server: one index and one LLM shared by every request, one request computed at
 a time, and the index reopened when `rag index` has written since the last request.
 
-`Engine` is the transport-free part of `rag serve` (rag/mcp_server.py puts it behind MCP). Its
+`Engine` is the transport-free part of `rag serve` (rag/serve/mcp_server.py puts it behind MCP). Its
 `ask`, `search`, `info` and `document` are plain blocking calls on the caller's thread; a server
 hands them to `Engine.submit`, which runs them one after another on the engine's own worker thread
 and refuses, with `ServerBusy`, a request that would make more than `queue` wait.
@@ -10,31 +10,33 @@ Why one at a time: the LLM generates one answer at a time anyway, and an extract
 CPU-bound Python (one core under the GIL), so a second worker would add contention, not answers.
 It also means the opened index is only ever used from one thread.
 
-Index updates: a request first compares the index's stamp (CURRENT's generation and the size and
-time of its SQLite files) with the one the open snapshot was taken at; when they differ it opens
-the index again, passing the loaded embedder on, and closes the old snapshot. A request sees one
-snapshot from start to end (`IndexReader` holds one SQLite read transaction and leases its
-files), so an answer never mixes passages of two index states. An idle server looks every
+Index updates: a request first compares the index's stamp (`rag.stores.generation_stamp`, which
+changes with every commit of `rag index`) with the one the open snapshot was taken at; when they
+differ it opens the index again, passing the loaded embedder on, and closes the old snapshot. A
+request sees one snapshot from start to end (the local store's reader holds one SQLite read
+transaction and leases its files), so an answer never mixes passages of two index states. An idle server looks every
 `refresh_s` seconds too, so that it lets go of the old snapshot's files without waiting for a request.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .config import Settings
-from .errors import InputError, ModelError, RagError
-from .types import Answer, Hit
+from rag.answer.dates import parse_date
+from rag.answer.extractive import MAX_QUESTION_CHARS
+from rag.answer.pipeline import MODES, Hooks, ask, check_question, load_generator
+from rag.config import Settings
+from rag.errors import IndexMismatchError, InputError, ModelError, RagError
+from rag.retrieval import RETRIEVAL_MODES, DateFilter, Index, open_index
+from rag.stores import generation_stamp, is_store_url
+from rag.types import Answer, Hit
 
 T = TypeVar("T")
 
-MODES = ("auto", "llm", "extractive")
-RETRIEVALS = ("dense", "lexical", "hybrid")
 ASK_K = (1, 50)  # as `rag ask -k`
 SEARCH_K = (1, 100)  # as `rag search -k`
 DEFAULT_QUEUE = 16  # requests that may wait while one is computed
@@ -107,68 +109,33 @@ class Served:
     snapshot: Snapshot
 
 
-# -- the two calls into the answering library (adapt here when its signature changes) ---------
-def load_llm(settings: Settings) -> tuple[Any, str | None]:
-    """The LLM `settings` ask for, loaded, or None and the notice `rag ask` gives without one;
-    ModelError in llm mode when there is none."""
-    from .pipeline import load_generator
-
-    return load_generator(settings)
-
-
-def call_ask(question: str, settings: Settings, index: Any, generator: Any) -> Answer:
-    """The one call of `rag.ask`: the shared index and the loaded LLM (None: extractive)."""
-    from . import ask
-
-    return ask(question, settings=settings, index=index, generator=generator)
+def call_ask(question: str, settings: Settings, index: Index, generator: Any) -> Answer:
+    """The one call of `rag.ask`: the shared index and the loaded LLM (None: extractive, and then
+    `settings.mode` must be extractive, or `ask` would load one of its own)."""
+    return ask(question, settings, index=index, hooks=Hooks(generator=generator))
 
 
 # -- the index, reopened after updates ---------------------------------------------------------
-def index_stamp(where: str | Path) -> tuple | None:
-    """What changes whenever `rag index` commits to the folder: the live generation's name and the
-    size, time and inode of its SQLite database and write-ahead log. None for a store URL (a
-    Milvus store is read live) or when the folder has no index."""
-    if str(where).lower().startswith("milvus:"):
-        return None
-    folder = Path(where)
-    try:
-        name = (folder / "CURRENT").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    parts: list[Any] = [name]
-    db = folder / name / "chunks.sqlite"
-    for path in (db, db.with_name(db.name + "-wal")):
-        try:
-            st = path.stat()
-            parts += [st.st_ino, st.st_size, st.st_mtime_ns]
-        except OSError:
-            parts += [None, None, None]
-    return tuple(parts)
-
-
 class SharedIndex:
     """The one opened index of a server. `get()` returns it, first reopening it when the folder's
     stamp changed; only the engine's worker thread calls it."""
 
     def __init__(self, where: str | Path) -> None:
         self.where = where
-        self.live = str(where).lower().startswith("milvus:")
-        self._idx: Any = None
+        self.live = is_store_url(where)
+        self._idx: Index | None = None
         self._stamp: tuple | None = None
         self._number = 0
         self.snapshot: Snapshot | None = None
 
-    def get(self) -> tuple[Any, Snapshot]:
-        stamp = index_stamp(self.where)  # before opening: a write after it is seen next time
+    def get(self) -> tuple[Index, Snapshot]:
+        stamp = generation_stamp(self.where)  # before opening: a write after it is seen next time
         if self._idx is None or (not self.live and stamp != self._stamp):
             self._reopen(stamp)
-        assert self.snapshot is not None
+        assert self._idx is not None and self.snapshot is not None
         return self._idx, self.snapshot
 
     def _reopen(self, stamp: tuple | None) -> None:
-        from . import open_index
-        from .errors import IndexMismatchError
-
         old = self._idx
         embedder = old.embedder if old is not None else None  # loaded once: the new snapshot reuses it
         try:
@@ -180,8 +147,7 @@ class SharedIndex:
         self._idx, self._stamp = new, stamp
         self._number += 1
         m = new.manifest
-        gen = getattr(getattr(new, "reader", None), "gen", None)
-        self.snapshot = Snapshot(number=self._number, generation=getattr(gen, "name", None),
+        self.snapshot = Snapshot(number=self._number, generation=new.reader.generation,
                                  written_at=m.get("written_at"), documents=int(m["counts"].get("documents", 0)),
                                  chunks=int(m["counts"].get("chunks", 0)))
         if old is not None:
@@ -193,16 +159,18 @@ class SharedIndex:
             self._idx = None
 
 
-# -- checks of what a request asks ------------------------------------------------------------
+# -- checks of what a request asks (the library's own rules, before any work) -----------------
 def _check_date(name: str, value: str | None) -> str | None:
     if value is None:
         return None
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(value).isoformat()
-    except (ValueError, TypeError):
-        raise InputError(f"{name} must be a date as YYYY-MM-DD, not {value!r}") from None
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be a date as YYYY-MM-DD, not {value!r}")
+    return parse_date(value, name)
+
+
+def _check_dates(since: str | None, until: str | None) -> DateFilter:
+    """The publication range asked for; InputError for a malformed date or since after until."""
+    return DateFilter(since=_check_date("since", since), until=_check_date("until", until))
 
 
 def _check_k(k: int | None, bounds: tuple[int, int]) -> int | None:
@@ -213,30 +181,14 @@ def _check_k(k: int | None, bounds: tuple[int, int]) -> int | None:
     return k
 
 
-def _check_text(name: str, text: str, limit: int) -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise InputError(f"the {name} is empty")
-    if len(text) > limit:
-        raise InputError(f"the {name} is {len(text):,} characters long; send at most {limit:,} "
-                         f"(a question, not a document)")
-    return text
-
-
-def _check_range(since: str | None, until: str | None) -> None:
-    if since and until and since > until:
-        raise InputError(f"since ({since}) is after until ({until})")
-
-
-MAX_QUERY_CHARS = 2000  # what `rag ask` accepts (rag.extractive.MAX_QUESTION_CHARS)
-
-
-def _max_question_chars() -> int:
-    try:
-        from .extractive import MAX_QUESTION_CHARS
-
-        return int(MAX_QUESTION_CHARS)
-    except ImportError:  # pragma: no cover - moved by a refactoring
-        return MAX_QUERY_CHARS
+def _check_query(query: str) -> str:
+    """A search query is held to what a question is (`check_question`): not empty, not a document."""
+    if not isinstance(query, str) or not query.strip():
+        raise InputError("the query is empty")
+    if len(query) > MAX_QUESTION_CHARS:
+        raise InputError(f"the query is {len(query):,} characters long; send at most {MAX_QUESTION_CHARS:,} "
+                         f"(a query, not a document)")
+    return query
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -246,8 +198,8 @@ class Engine:
     def __init__(self, settings: Settings, *, queue: int = DEFAULT_QUEUE, refresh_s: float = IDLE_REFRESH_S) -> None:
         if settings.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {settings.mode!r}")
-        if settings.retrieval not in RETRIEVALS:
-            raise InputError(f"retrieval must be one of {', '.join(RETRIEVALS)}, not {settings.retrieval!r}")
+        if settings.retrieval not in RETRIEVAL_MODES:
+            raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, not {settings.retrieval!r}")
         if queue < 0:
             raise InputError(f"the queue must hold 0 or more requests, not {queue}")
         self.settings = settings
@@ -259,7 +211,6 @@ class Engine:
         self._llm: Any = None
         self._llm_looked = False
         self._llm_notice: str | None = None
-        self._max_question = _max_question_chars()
         self._closed = threading.Event()
         self._refresh_s = refresh_s
 
@@ -333,7 +284,7 @@ class Engine:
         if not self._llm_looked:
             self._llm_looked = True
             if self.settings.mode != "extractive":
-                self._llm, self._llm_notice = load_llm(self.settings)
+                self._llm, self._llm_notice = load_generator(self.settings)
         if mode == "extractive":
             return None, None
         if self._llm is not None:
@@ -352,16 +303,17 @@ class Engine:
     def ask(self, question: str, *, as_of: str | None = None, since: str | None = None,
             until: str | None = None, k: int | None = None, mode: str | None = None) -> Served:
         """The checked answer to `question` on the current index snapshot."""
-        _check_text("question", question, self._max_question)
-        since, until = _check_date("since", since), _check_date("until", until)
-        _check_range(since, until)
+        if not isinstance(question, str):
+            raise InputError("the question is empty")
+        check_question(question)
+        dates = _check_dates(since, until)
         as_of = _check_date("as_of", as_of)
         k = _check_k(k, ASK_K)
         if mode is not None and mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         mode = mode or self.settings.mode
         gen, notice = self._generator(mode)
-        settings = self.settings.with_(k=k, since=since, until=until, as_of=as_of,
+        settings = self.settings.with_(k=k, since=dates.since, until=dates.until, as_of=as_of,
                                        mode=mode if gen is not None else "extractive")
         idx, snap = self.index.get()
         answer = call_ask(question, settings, idx, gen)
@@ -373,15 +325,11 @@ class Engine:
     def search(self, query: str, *, k: int | None = None, since: str | None = None,
                until: str | None = None) -> Served:
         """The k passages that best match `query`, best first (as `rag search`)."""
-        from .retrieval import DateFilter
-
-        _check_text("query", query, self._max_question)
-        since, until = _check_date("since", since), _check_date("until", until)
-        _check_range(since, until)
+        _check_query(query)
+        dates = _check_dates(since, until)
         k = _check_k(k, SEARCH_K) or self.settings.k
         idx, snap = self.index.get()
-        hits = idx.search(query, k=k, retrieval=self.settings.retrieval,
-                          dates=DateFilter(since=since, until=until))
+        hits = idx.search(query, k=k, retrieval=self.settings.retrieval, dates=dates)
         return Served(SearchResult(query=query, hits=tuple(hits)), snap)
 
     def info(self) -> Served:
@@ -416,35 +364,14 @@ class Engine:
         reader = idx.reader
         unknown = InputError(f"no document {doc_id!r} in the index (a document id is the doc_id of a "
                              f"source or citation of an answer, or of a search hit)")
-        chunks = reader.chunks_of(doc_id)
         try:
             text = reader.document_text(doc_id)
         except KeyError:
             raise unknown from None
-        except AttributeError:  # a store that keeps only chunks
-            if not chunks:
-                raise unknown from None
-            text = _text_from_chunks(chunks)
+        chunks = reader.chunks_of(doc_id)
         title = chunks[0].title if chunks else next((r[1] for r in reader.documents() if r[0] == doc_id), "")
-        meta = getattr(reader, "document_metadata", None)
-        url, date, publisher = meta().get(doc_id, ("", "", "")) if meta is not None else ("", "", "")
+        url, date, publisher = reader.document_metadata().get(doc_id, ("", "", ""))
         date = date or reader.doc_dates([doc_id]).get(doc_id) or ""
         return Served(DocumentText(doc_id=doc_id, title=title, text=text, date=date[:10] or None,
                                    url=url or None, publisher=publisher or None), snap)
 
-
-def _text_from_chunks(chunks: list[Any]) -> str:
-    """A document's text put back together from its chunks (which overlap and point into it by
-    character offsets); what lies between two chunks that do not meet is filled with spaces."""
-    out: list[str] = []
-    end = 0
-    for c in sorted(chunks, key=lambda c: c.start):
-        if c.end <= end:
-            continue
-        if c.start > end:
-            out.append(" " * (c.start - end))
-            out.append(c.text)
-        else:
-            out.append(c.text[end - c.start:])
-        end = c.end
-    return "".join(out)

@@ -1,4 +1,4 @@
-"""`rag serve`: the `Engine` (rag/serve.py) behind the Model Context Protocol, over stdio or
+"""`rag serve`: the `Engine` (rag/serve/engine.py) behind the Model Context Protocol, over stdio or
 streamable HTTP, with the official MCP Python SDK (`mcp` on PyPI).
 
 Tools: `ask`, `search`, `info` and `document`; each returns its result as structured content (the
@@ -31,9 +31,10 @@ from mcp_types import (INTERNAL_ERROR, INVALID_PARAMS, CallToolResult, ListResou
                        Resource, ResourceLink, TextContent, ToolAnnotations)
 from pydantic import Field
 
-from .errors import InputError, RagError
-from .serve import ASK_K, SEARCH_K, DocumentText, Engine, IndexInfo, SearchResult, Served
-from .types import Answer
+from rag import __version__
+from rag.errors import InputError, RagError
+from rag.serve.engine import ASK_K, SEARCH_K, DocumentText, Engine, IndexInfo, SearchResult, Served
+from rag.types import Answer
 
 DOCUMENT_URI = "rag://document/{doc_id}"
 PAGE = 200  # documents per resources/list page
@@ -105,8 +106,6 @@ class _Server(MCPServer):
 
 def build_server(engine: Engine, *, log_level: str = "WARNING") -> MCPServer:
     """The MCP server of `engine`: its tools and the document resources."""
-    from . import __version__
-
     server = _Server("rag", version=__version__, instructions=INSTRUCTIONS, log_level=log_level)  # type: ignore[arg-type]
     server.engine = engine
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
