@@ -14,8 +14,9 @@ Index updates: a request first compares the index's stamp (`rag.stores.generatio
 changes with every commit of `rag index`) with the one the open snapshot was taken at; when they
 differ it opens the index again, passing the loaded embedder on, and closes the old snapshot. A
 request sees one snapshot from start to end (the local store's reader holds one SQLite read
-transaction and leases its files), so an answer never mixes passages of two index states. An idle server looks every
-`refresh_s` seconds too, so that it lets go of the old snapshot's files without waiting for a request.
+transaction and leases its files), so an answer never mixes passages of two index states. An idle
+server looks every `refresh_s` seconds too, so that it lets go of the old snapshot's files without
+waiting for a request.
 """
 
 from __future__ import annotations
