@@ -25,6 +25,7 @@ LAYERS = [
     ("rag.retrieval",),
     ("rag.answer",),
     ("rag.evaluation",),
+    ("rag.serve",),  # the bot behind a server (MCP): over the answering library, under the CLI
     ("rag.cli",),
 ]
 FACADE = "rag"  # rag/__init__.py re-exports the public API (lazily) from every layer
@@ -156,6 +157,17 @@ def test_imports_run_downwards():
 
 def test_no_module_imports_another_modules_private_names():
     assert private(graph()) == []
+
+
+def test_every_package_is_installed():
+    """A new package under rag/ is listed in pyproject.toml's packages, or the wheel lacks it."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    packages = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert packages - listed == set()
 
 
 def test_modules_are_short_or_say_why():

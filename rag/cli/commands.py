@@ -5,7 +5,7 @@ Errors are one line on stderr and a non-zero exit code (a traceback only with `-
 Heavy modules (torch, faiss, llama_cpp) are imported inside the commands that need them.
 
 Longer than 500 lines because it is the one table of the command line: every command (index,
-search, info, check, ask, chat, eval, models) with its options, each a short parse -> call ->
+search, info, check, ask, chat, eval, models, serve) with its options, each a short parse -> call ->
 print; split by command, the options the commands share would be spread over files.
 """
 
@@ -649,6 +649,60 @@ def models_pull(
 
     _run(debug, body)
 
+
+# -- serve ------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    http: Optional[str] = typer.Option(None, "--http", metavar="HOST:PORT", help="Serve MCP over streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to 127.0.0.1; port 0 picks a free one)."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow --http on an address other machines can reach (the server has no authentication)."),
+    queue: int = typer.Option(16, "--queue", min=0, max=10000, help="Requests that may wait while one is answered; past that, a 'busy' tool error."),
+    k: Optional[int] = KOpt,
+    mode: Optional[str] = ModeOpt,
+    model: Optional[str] = ModelOpt,
+    retrieval: Optional[str] = RetrievalOpt,
+    device: Optional[str] = DeviceOpt,
+    gpu_layers: Optional[int] = GpuLayersOpt,
+    index_dir: Optional[Path] = IndexDirOpt,
+    store: Optional[str] = StoreOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Serve the bot as an MCP server (tools ask, search, info, document; each document a resource),
+    over stdio for a desktop client to launch, or over HTTP. An index update by `rag index` is used
+    from the next request on.
+
+    Example: rag serve --http 127.0.0.1:8000 --mode extractive
+    """
+
+    def body() -> None:
+        from rag.errors import InputError
+        from rag.serve.engine import Engine
+        from rag.serve.mcp_server import is_loopback, parse_listen, serve_http, serve_stdio
+
+        s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval, device=device,
+                      gpu_layers=gpu_layers, store=store)
+        host, port = parse_listen(http) if http else ("", 0)
+        if http and not is_loopback(host):
+            if not allow_remote:
+                raise InputError(f"--http {http}: {host} is not a loopback address, so other machines could "
+                                 f"reach the server, which has no authentication; add --allow-remote to bind it")
+            _stderr(f"warning: serving on {host}, reachable from other machines; the server has no authentication")
+        engine = Engine(s, queue=queue)  # checks the settings before an index is built
+        try:
+            ensure_index(s.index_dir)
+            snap = engine.start()
+            where = f"{s.index_dir}/ ({snap.documents} documents, {snap.chunks} chunks)"
+            llm = f"LLM {engine.model}" if engine.model else "extractive answers (no LLM loaded)"
+            level = "DEBUG" if debug else "WARNING"
+            if http:
+                serve_http(engine, host, port, allow_remote=allow_remote, log_level=level,
+                           on_ready=lambda url: _stderr(f"serving MCP at {url}: {where}, {llm}"))
+            else:
+                _stderr(f"serving MCP over stdio: {where}, {llm}")
+                serve_stdio(engine, log_level=level)
+        finally:
+            engine.close()
+
+    _run(debug, body)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag.stores.base import ChunkRow, Store
 
-__all__ = ["ChunkRow", "Store", "RANKER_ENV", "is_store_url", "open_store"]
+__all__ = ["ChunkRow", "Store", "RANKER_ENV", "generation_stamp", "is_store_url", "open_store"]
 
 RANKER_ENV = "RAG_MILVUS_RANKER"
 
@@ -34,3 +34,14 @@ def open_store(where: str | Path = "index", ranker: str | None = None) -> Store:
     from rag.stores.local.reader import IndexReader
 
     return IndexReader(where)
+
+
+def generation_stamp(where: str | Path) -> tuple | None:
+    """A value that changes whenever `rag index` commits to the local index at `where`, so that a
+    long-lived reader (`rag serve`) knows to open it again; equal stamps mean the same state. None
+    for a Milvus store (read live, there is no snapshot to renew) or a folder with no index."""
+    if is_store_url(where):
+        return None
+    from rag.stores.local.generations import generation_stamp as local_stamp
+
+    return local_stamp(Path(where))

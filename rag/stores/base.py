@@ -30,6 +30,7 @@ class Store(Protocol):
     label: str  # how errors name it: "index at index/", "store milvus://..."
     rebuild_flags: str  # what `rag index --rebuild` needs besides the folder to rebuild it
     fuses_hybrid: bool  # True when the store fuses hybrid search itself: it then also has `hybrid()`
+    generation: str | None  # the name of the index state this snapshot reads; None where the store has none
 
     def dense(self, query_vectors: np.ndarray, n: int) -> list[list[tuple[int, float]]]: ...
 
@@ -42,6 +43,10 @@ class Store(Protocol):
     def chunks_of(self, doc_id: str) -> list[ChunkRow]: ...
 
     def documents(self) -> list[tuple[str, str, str, str | None]]: ...
+
+    def document_text(self, doc_id: str) -> str: ...  # KeyError for an id the store does not hold
+
+    def document_metadata(self) -> dict[str, tuple[str, str, str]]: ...  # doc_id -> (url, date, publisher)
 
     def publishers(self) -> list[str]: ...
 

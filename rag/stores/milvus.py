@@ -272,6 +272,7 @@ class MilvusReader:
         self.store.client.load_collection(self.store.chunks)
         self.store.client.load_collection(self.store.docs)
         self._publishers: list[str] | None = None
+        self.generation = None  # read live: no snapshot of its own
 
     def dense(self, query_vectors: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
         if self.manifest["counts"]["chunks"] == 0 or len(query_vectors) == 0:
@@ -349,6 +350,20 @@ class MilvusReader:
         rows = self.store.query_all(self.store.docs, ["doc_id", "title", "sha256", "canonical"])
         return sorted((r["doc_id"], r["title"], r["sha256"], r["canonical"] or None) for r in rows)
 
+    def document_text(self, doc_id: str) -> str:
+        """A document's text put back together from its chunks (Milvus keeps no document text; a
+        duplicate's is its canonical document's); KeyError for an id the store does not hold."""
+        rows = self.client.query(self.store.docs, filter=f"doc_id == {json.dumps(doc_id, ensure_ascii=False)}",
+                                 output_fields=["doc_id", "canonical"])
+        if not rows:
+            raise KeyError(doc_id)
+        return text_from_chunks(self.chunks_of(rows[0]["canonical"] or doc_id))
+
+    def document_metadata(self) -> dict[str, tuple[str, str, str]]:
+        """doc_id -> (url, date, publisher), "" where unknown (`Document.metadata`)."""
+        rows = self.store.query_all(self.store.docs, ["doc_id", "url", "date", "publisher"])
+        return {r["doc_id"]: (r["url"] or "", r["date"] or "", r["publisher"] or "") for r in rows}
+
     def publishers(self) -> list[str]:
         """The distinct publisher names of the documents (read once per reader)."""
         if self._publishers is None:
@@ -386,6 +401,23 @@ def _field(hit: Any, name: str) -> Any:
         return hit[name]
     except (KeyError, TypeError):
         return hit["entity"][name]
+
+
+def text_from_chunks(chunks: Sequence[ChunkRow]) -> str:
+    """A document's text from its chunks (which overlap and point into it by character offsets);
+    what lies between two chunks that do not meet is filled with spaces, so offsets still hold."""
+    out: list[str] = []
+    end = 0
+    for c in sorted(chunks, key=lambda c: c.start):
+        if c.end <= end:
+            continue
+        if c.start > end:
+            out.append(" " * (c.start - end))
+            out.append(c.text)
+        else:
+            out.append(c.text[end - c.start:])
+        end = c.end
+    return "".join(out)
 
 
 def _chunk_row(r: dict) -> ChunkRow:

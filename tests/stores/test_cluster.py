@@ -116,6 +116,15 @@ def test_milvus_store_gives_the_local_hits(milvus, corpus, tmp_path, hashing):
         assert len(docs) == 3 and len({d for d, _ in docs}) == 3
         freq = m.reader.doc_freq(["putin", "zzzqqq", "cuồng"])  # non-ASCII words are quoted raw
         assert 0 < freq["putin"] <= m.counts["chunks"] and freq["zzzqqq"] == 0 and freq["cuồng"] >= 0
+        # A document read back (`rag serve`'s document tool): its text rebuilt from its chunks, so
+        # every passage's offsets hold in it, and the same metadata as the local store's.
+        assert m.reader.document_metadata() == loc.reader.document_metadata()
+        assert m.reader.generation is None and loc.reader.generation.startswith("gen-")
+        for doc_id, *_ in loc.reader.documents():
+            text = m.reader.document_text(doc_id)
+            assert all(text[c.start:c.end] == c.text for c in loc.reader.chunks_of(doc_id))
+        with pytest.raises(KeyError):
+            m.reader.document_text("no/such/article.txt")
     for ranker in ("rrf", "client"):
         with Index(url, ranker=ranker) as m2:
             assert len(m2.search(QUESTION, k=5)) == 5

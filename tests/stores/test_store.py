@@ -185,6 +185,27 @@ def test_any_damage_is_reported_and_rebuild_repairs_it(corpus, tmp_path, hashing
         assert i.search(QUESTION, k=3)
 
 
+def test_the_generation_stamp_changes_with_every_commit_and_only_then(corpus, tmp_path, hashing):
+    """What a long-lived reader (`rag serve`) compares to know when to reopen the index."""
+    from rag.stores import generation_stamp
+
+    idx = tmp_path / "index"
+    assert generation_stamp(idx) is None and generation_stamp("milvus://127.0.0.1:19530/news") is None
+    build_index([corpus], idx, embedder=hashing)
+    first = generation_stamp(idx)
+    assert first is not None and first == generation_stamp(idx)
+    with IndexReader(idx) as reader:
+        assert reader.generation == first[0]  # the snapshot names the generation it reads
+    build_index([corpus], idx, embedder=hashing)  # nothing changed: nothing written
+    assert generation_stamp(idx) == first
+    _write_extra(corpus, 1)
+    build_index([corpus], idx, embedder=hashing)  # an update: a transaction on the same generation
+    second = generation_stamp(idx)
+    assert second != first and second[0] == first[0]
+    build_index([corpus], idx, embedder=hashing, rebuild=True)  # a full build: a new generation
+    assert generation_stamp(idx)[0] != first[0]
+
+
 def test_check_cli_says_what_is_wrong_and_the_fix(corpus, tmp_path, hashing):
     from typer.testing import CliRunner
 

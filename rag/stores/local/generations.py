@@ -168,6 +168,26 @@ def current_generation_or_none(index_dir: Path) -> Path | None:
         return None
 
 
+def generation_stamp(index_dir: Path) -> tuple[Any, ...] | None:
+    """What changes whenever a writer commits to the folder: the live generation's name and the
+    inode, size and modification time of its SQLite database and write-ahead log (an update is a
+    transaction on the live generation, a full build a new one). None when the folder has no
+    index. Cheap (a read and two stats), for a long-lived reader to see that it should reopen."""
+    try:
+        name = (Path(index_dir) / CURRENT).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    parts: list[Any] = [name]
+    db = Path(index_dir) / name / DB
+    for path in (db, db.with_name(db.name + "-wal")):
+        try:
+            st = path.stat()
+            parts += [st.st_ino, st.st_size, st.st_mtime_ns]
+        except OSError:
+            parts += [None, None, None]
+    return tuple(parts)
+
+
 def connect_ro(db: Path) -> sqlite3.Connection:
     if not db.is_file():
         raise corrupt(f"{db}", "file missing")

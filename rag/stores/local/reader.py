@@ -89,6 +89,11 @@ class IndexReader:
         self._tombstones = np.asarray([r[0] for r in self._sql("SELECT id FROM tombstones")], np.int64)
         _ = self.vectors  # mapped now, so the snapshot's vectors are bound to it
 
+    @property
+    def generation(self) -> str:
+        """The name of the generation this snapshot reads (gen-000007)."""
+        return self.gen.name
+
     def _release(self) -> None:
         for lease in getattr(self, "_leases", []):
             lease.close()
