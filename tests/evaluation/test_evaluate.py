@@ -194,7 +194,7 @@ def _src(n: int, doc: str, also_in: tuple[str, ...] = ()) -> Source:
 
 
 def _cit(n: int, doc: str, supported: bool = True) -> Citation:
-    return Citation(n=n, doc_id=doc, chunk_id=f"{doc}#0", title=doc.upper(), quote="q", quote_start=0,
+    return Citation(n=n, passage=n, doc_id=doc, chunk_id=f"{doc}#0", title=doc.upper(), quote="q", quote_start=0,
                     quote_end=1, sentence="s", support=0.9 if supported else 0.1, supported=supported)
 
 
