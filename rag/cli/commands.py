@@ -323,7 +323,7 @@ def search(
 ) -> None:
     """Show the passages that best match QUESTION, best first.
 
-    Example: rag search "Which Vietnamese president welcomed Putin in Hanoi?" -k 3
+    Example: rag search "Which Vietnamese president welcomed Putin in Hanoi?" -k 5
     """
 
     def body() -> None:
