@@ -377,7 +377,9 @@ class Chat:
         # The answer numbers what it cites from [1]; the passages below keep their own numbers.
         cited = sorted({(c.n, c.passage) for c in self.last.citations})
         head = f"passages behind: {self.last.standalone_question or self.last.question}"
-        if cited:
+        if cited and all(n == p for n, p in cited):
+            head += f"  (cited: {', '.join(f'[{p}]' for _, p in cited)})"
+        elif cited:
             head += f"  (the answer's {', '.join(f'[{n}] is [{p}]' for n, p in cited)})"
         self.say(self.style.dim(head))
         self.say(hits_block(self.last.sources, self.style))
