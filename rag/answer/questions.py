@@ -3,7 +3,8 @@
 - The question's parts: the sentences that ask and those that only set it up
   ("Dick Cheney died this week. Under which president did he serve?").
 - The kind of answer it wants (`answer_type`): a date, an amount, a country or a US state (from
-  `places.toml`, data), a term (what something is called), another name, or none, decided by the
+  `places.toml`, data), a term (what something is called), a person's role ("Who is To Lam?"),
+  the holder of a role ("Who is the prime minister?"), another name, or none, decided by the
   first question word of the sentence that asks; for an amount, the measure its wording asks for
   (`amount_measure`: a span of time, money, a percent or a count).
 - The phrases of a sentence that are of that kind and are not the question's own words
@@ -87,6 +88,7 @@ _NAME_PARTICLES = frozenset({"of", "de", "van", "von", "bin", "al", "da", "di", 
 # A role named by what it belongs to: "the ...", "a ...", "Vietnam's ...", "its ...".
 _ROLE_OWNER = re.compile(r"(?:the|a|an|his|her|its|their|[A-Z][\w.’'-]*(?:\s+[A-Z][\w.’'-]*)*[’']s)\s+(.+)$")
 _ROLE_END = re.compile(r",|;|\s(?:who|that|which|whom|whose)\b")
+_ROLE_MODIFIERS = frozenset(_WORDS["role_modifiers"])  # "current", "new": not asked of the answer
 
 
 # "What is this approach called?", "What was the operation dubbed?": the question asks for a term.
@@ -99,8 +101,9 @@ _QUOTED_TERM = re.compile(r"(?<!\w)[“\"‘']([^“”\"‘’']{2,60}?)[,.]?[�
 
 def answer_type(question: str) -> str | None:
     """The kind of thing the question asks for: "date", "amount", "country", "state" (of the
-    United States), a "term" (what something is called: a quoted phrase or a name), another
-    "name", or None. Decided by the first question word of the sentence
+    United States), a "term" (what something is called: a quoted phrase or a name), a "role"
+    (what the person a "Who is <name>?" names is), a "holder" (the name of who holds the role a
+    "Who is <the role>?" names), another "name", or None. Decided by the first question word of the sentence
     that asks, so that a later subordinate "when" ("Which country was hit hardest when the storm
     ...?") does not turn a name question into a date one."""
     asking, _ = question_parts(question)
@@ -174,9 +177,6 @@ def asked_role(question: str) -> tuple[str, ...]:
     lower = [w for w in re.findall(r"[\w’'-]+", m.group(1)) if w[:1].islower()
              and w.lower() not in _ROLE_MODIFIERS]
     return tuple(dict.fromkeys(content_words(" ".join(lower))))
-
-
-_ROLE_MODIFIERS = frozenset(_WORDS["role_modifiers"])
 
 
 _TIME_UNIT = re.compile(rf"(?:{_alternatives(_WORDS['time_units'])})\b", re.IGNORECASE)
