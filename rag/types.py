@@ -68,9 +68,14 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
-    """One `[n]` marker in an answer, checked against the passage it names."""
+    """One `[n]` marker in an answer, checked against the passage it names.
+
+    `n` is the number the answer text shows: an answer numbers what it cites from [1], in the order
+    it first cites it. `passage` is the number of the cited passage in `Answer.sources` (the list
+    of passages the answer was drawn from, in retrieval order, which keeps its own numbers)."""
 
     n: int
+    passage: int
     doc_id: str
     chunk_id: str
     title: str
@@ -84,7 +89,8 @@ class Citation:
 
 @dataclass(frozen=True)
 class Source:
-    """A passage listed under an answer."""
+    """A passage the answer was drawn from; `n` is its place in `Answer.sources` (1 = best
+    retrieved), which a `Citation.passage` names."""
 
     n: int
     doc_id: str
@@ -123,6 +129,7 @@ class Answer:
     model: str | None = None
     invalid_citations: tuple[int, ...] = ()
     unsupported_sentences: tuple[str, ...] = ()
-    notice: str | None = None
+    notice: str | None = None  # about this answer: why it abstained, why it quotes instead of the LLM
+    setup_notice: str | None = None  # about the installation (no LLM downloaded, GPU not used), not this answer
     fallback: bool = False  # the LLM's answer could not be verified; the extractive answer is shown instead
     left_out: tuple[LeftOut, ...] = ()  # the LLM's sentences removed because no passage supports them

@@ -13,7 +13,7 @@ supports the claim best.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -213,7 +213,7 @@ def check_citations(text: str, hits: Sequence[Hit], embedder: Embedder | None = 
                 missing = lacking
             best_support = max(best_support, support)
             sentence_ok = sentence_ok or ok
-            citations.append(Citation(n=n, doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title,
+            citations.append(Citation(n=n, passage=n, doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title,
                                       quote=quote, quote_start=qs, quote_end=qe, sentence=claim,
                                       support=round(support, 3), supported=ok))
         if sentence_ok:
@@ -227,3 +227,20 @@ def check_citations(text: str, hits: Sequence[Hit], embedder: Embedder | None = 
     return CitationCheck(text=fixed.strip(), citations=tuple(citations), invalid=tuple(invalid),
                          unsupported=tuple(unsupported), uncited=tuple(uncited), verified=tuple(verified),
                          left_out=tuple(left_out))
+
+
+def number_by_citation(text: str, citations: Sequence[Citation]) -> tuple[str, tuple[Citation, ...]]:
+    """The answer's markers renumbered from [1] in the order the text first cites each passage, and
+    the citations with those numbers (`Citation.passage` keeps the passage's own number). A reader
+    expects a lone source to be [1], not the 6th passage of a list they were not shown."""
+    order: dict[int, int] = {}
+    for m in _MARKER.finditer(text):
+        for p in re.split(r"\s*[,;]\s*", m.group(1)):
+            order.setdefault(int(p), len(order) + 1)
+    for c in citations:  # a citation whose marker the text no longer shows still gets a number
+        order.setdefault(c.passage, len(order) + 1)
+
+    def renumber(m: re.Match[str]) -> str:
+        return "[" + ", ".join(str(order[int(p)]) for p in re.split(r"\s*[,;]\s*", m.group(1))) + "]"
+
+    return _MARKER.sub(renumber, text), tuple(replace(c, n=order[c.passage]) for c in citations)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple, Sequence
 
 from rag.answer.citations import CitationCheck, check_citations, content_words
-from rag.answer.questions import (MONTHS, SPECIFIC_KINDS, answer_candidates, answer_phrase, answer_type,
+from rag.answer.questions import (MONTHS, REQUIRED_KINDS, answer_candidates, answer_phrase, answer_type,
                                   background_words, has_type, question_acronyms, question_words, without_outlets)
 from rag.index.chunking import split_sentences
 from rag.index.embedding import Embedder
@@ -88,6 +88,20 @@ MAX_QUESTION_CHARS = 2000
 _REFERS_BACK = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Their|This|That|These|Those|There|"
                           r"But|And|However|Yet|Still|Also|So|Therefore|Thus|Hence|Meanwhile|Instead|The (?:move|decision|"
                           r"announcement|company|group|agency|official|statement|report|plan|deal))\b")
+# What needs the sentence before to be understood: a pronoun or a "the move" that points back.
+# A connective alone ("However, Vietnam skipped ...") does not: the claim after it stands alone.
+_CONNECTIVE = re.compile(r"^[“\"‘']?(?:But|And|However|Yet|Still|Also|So|Therefore|Thus|Hence|Meanwhile|Instead)\b,?\s*")
+_NEEDS_ANTECEDENT = re.compile(r"^[“\"‘']?(?:He|She|It|They|Them|His|Her|Its|Their|This|That|These|Those|There|"
+                               r"The (?:move|decision|announcement|company|group|agency|official|statement|report|"
+                               r"plan|deal))\b", re.IGNORECASE)
+
+
+def needs_antecedent(sentence: str) -> bool:
+    """Whether the sentence opens by pointing back ("He said ...", "But they ..."), so that it needs
+    the sentence before it to stand alone."""
+    return bool(_NEEDS_ANTECEDENT.match(_CONNECTIVE.sub("", sentence.strip(), count=1)))
+
+
 # Captions and credits: "(Photo by ...)", "Photo: ...", "Image credit ...".
 _CREDIT = re.compile(r"\b(?:photo(?:graph)?s?|images?|pictures?|credit|illustration)\s*(?:by|:|/|credit)|"
                      r"\((?:photo|image|credit)\b", re.IGNORECASE)
@@ -242,11 +256,13 @@ def is_lead(hit: Hit) -> bool:
 def can_answer(sentence: ScoredSentence, kind: str | None) -> bool:
     """Whether the sentence may answer a question asking for `kind`: a question for a date, an
     amount, a country or a state only by a sentence that holds one (of the measure asked), so
-    "several documents will be signed" does not answer "How many documents were signed?". It
+    "several documents will be signed" does not answer "How many documents were signed?"; "Who is
+    <name>?" only by a sentence that says what the person is, "Who is <a role>?" only by one that
+    names the role and a person. It
     decides both what may answer (`score_sentences` ranks the others last) and whether anything
     may (`answerability`). On the dev splits ranking such sentences at 0.5 or 0.8 instead of last
     changed no answer (benchmarks/RESULTS-answers.md)."""
-    return kind not in SPECIFIC_KINDS or bool(sentence.type_match)
+    return kind not in REQUIRED_KINDS or bool(sentence.type_match)
 
 
 def answerability(scored: Sequence[ScoredSentence], kind: str | None = None) -> float:
@@ -281,7 +297,7 @@ def candidate_votes(scored: Sequence[ScoredSentence], docs: Sequence[str], keys:
 
 def proximity(text: str, q_words: Sequence[str], expand: dict[str, set[str]]) -> float:
     """How close together the question's words sit in the sentence: matched words divided by the
-    shortest window of words holding them all (1 = adjacent)."""
+    shortest window of words holding them all (1 = adjacent; 1 for a one-word question's word)."""
     wanted = set(q_words)
     positions: list[tuple[int, str]] = []
     for pos, w in enumerate(content_words(text)):
@@ -290,7 +306,9 @@ def proximity(text: str, q_words: Sequence[str], expand: dict[str, set[str]]) ->
                 positions.append((pos, term))
     kinds = {t for _, t in positions}
     if len(kinds) < 2:
-        return 0.0
+        # One word of a one-word question ("Who is To Lam?" asks only about "lam") sits with all
+        # of the question's words; one word of several says nothing of how close they sit.
+        return 1.0 if kinds and len(wanted) == 1 else 0.0
     best = len(text)
     for i in range(len(positions)):
         seen: set[str] = set()
@@ -320,7 +338,7 @@ def idf_from_counts(doc_freq: Callable[[Sequence[str]], dict[str, int]], n_docs:
 
 def with_context(chosen: ScoredSentence, hits: Sequence[Hit], question: str) -> list[Sentence]:
     """The chosen sentence with what it needs to stand alone, from its own passage: the sentence
-    before it when it opens by referring back; the sentence after it when the asked-for kind of
+    before it when it opens by pointing back (a pronoun, not a connective alone); the sentence after it when the asked-for kind of
     thing is not in it but is in the next one, or when the next one continues it (opens by
     referring back) and holds a word of the question that the chosen one lacks."""
     own = [s for s in sentences_of([hits[chosen.hit]])]
@@ -329,7 +347,7 @@ def with_context(chosen: ScoredSentence, hits: Sequence[Hit], question: str) -> 
     if at is None:
         return [Sentence(chosen.text, chosen.hit, chosen.start, chosen.end, True)]
     out = [own[at]]
-    if _REFERS_BACK.match(chosen.text) and at > 0 and own[at - 1].statement:
+    if needs_antecedent(chosen.text) and at > 0 and own[at - 1].statement:
         out.insert(0, own[at - 1])
     kind = answer_type(question)
     if at + 1 < len(own) and own[at + 1].statement:

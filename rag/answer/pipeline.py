@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from rag.answer import prompts
 from rag.answer.citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
-                                  strip_markers)
+                                  number_by_citation, strip_markers)
 from rag.answer.conversation import Conversation
 from rag.answer.dates import parse_date, question_window, today
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
@@ -34,9 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
 NOT_FOUND = "The articles don't say."
 NO_MODEL_HINT = ("No LLM is downloaded or installed, so answers quote the articles directly; "
                  "`rag models pull` fetches one for written answers (`rag models list` shows them).")
-INSTALLED_NOT_DEFAULT_HINT = ("Answers quote the articles directly: auto mode uses only the recommended LLM "
-                              "(`rag models pull` fetches it); {names} is installed but its answers rarely "
-                              "pass verification (README) — `--mode llm` uses it.")
+INSTALLED_NOT_DEFAULT_HINT = ("Answers quote the articles directly. {names} is installed, but its answers "
+                              "rarely pass the citation checks, so only `--mode llm` uses it; "
+                              "`rag models pull` fetches the recommended LLM.")
 MODES = ("auto", "llm", "extractive")
 PROMPT_BUDGET = 600  # prompt tokens aimed for at k=5: sentence windows instead of whole chunks
 STYLES = ("free", "copy")
@@ -94,10 +94,12 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
     own_index = index is None
     idx = index or open_index(s.index_dir)
     try:
-        notice = None
+        setup = asked_for = None
         gen = hooks.generator
         if gen is None and s.mode in ("auto", "llm"):
-            gen, notice = load_generator(s)
+            gen, setup = load_generator(s)
+            if s.model is not None:  # about the model this question named: said with this answer
+                asked_for, setup = setup, None
         use_llm = gen is not None and s.mode != "extractive"
 
         standalone = question.strip()
@@ -119,7 +121,7 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
         best = 0.0 if unknown else found.answerability
 
         common = dict(question=question, standalone_question=standalone if standalone != question.strip() else None,
-                      sources=_sources(hits[:s.k]), notice=notice)
+                      sources=_sources(hits[:s.k]), notice=asked_for, setup_notice=setup)
         if abstain_threshold is None and standalone != question.strip():
             # A follow-up the conversation rewrote continues a topic the articles already answered.
             threshold = SCORER.follow_up_abstain
@@ -128,19 +130,20 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
                           mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
                           timings=timings, model=gen.name if use_llm and gen else None,
-                          **{**common, "notice": _abstain_notice(unknown, notice, _kind_missing(
-                              standalone, scored, threshold))})  # type: ignore[arg-type]
+                          **{**common, "notice": _abstain_notice(unknown, _kind_missing(
+                              standalone, scored, threshold), asked_for)})  # type: ignore[arg-type]
 
         if not use_llm:
             t = time.perf_counter()
             hits, scored = answer_passages(scored, hits, s.k, standalone)
             common["sources"] = _sources(hits)
             check = extractive_answer(standalone, scored, hits)
+            text, citations = number_by_citation(check.text, check.citations)
             timings["citation_check_ms"] = _ms(t)
             if on_token:
-                on_token(check.text)
+                on_token(text)
             timings["total_ms"] = _ms(t0)
-            return Answer(answer=check.text, citations=check.citations, abstained=False, mode="extractive",
+            return Answer(answer=text, citations=citations, abstained=False, mode="extractive",
                           device="none", timings=timings, invalid_citations=check.invalid,
                           unsupported_sentences=check.unsupported + check.uncited,
                           **common)  # type: ignore[arg-type]
@@ -217,7 +220,7 @@ def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:
     return DateFilter(since=since, until=until, keep_undated=not asked.active)
 
 
-def _abstain_notice(unknown: Sequence[str], notice: str | None, missing: str | None = None) -> str | None:
+def _abstain_notice(unknown: Sequence[str], missing: str | None = None, notice: str | None = None) -> str | None:
     """Why the bot abstained, when it can say: names no article mentions, else the kind of thing
     the question asks for that the passages matching it do not hold."""
     said = f"No article mentions {', '.join(unknown)}." if unknown else \
@@ -386,6 +389,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
         return _fallback(standalone, hits, scored, timings, t0, base, FALLBACK_NOTICE, left_out, check.invalid)
     citations = tuple(c for c in check.citations if c.supported and c.sentence in {k for k, _ in kept})
     text = " ".join(f"{_unterminated(claim)} {''.join(f'[{n}]' for n in ns)}." for claim, ns in kept)
+    text, citations = number_by_citation(text, citations)
     base["sources"] = _sources(used)
     timings["total_ms"] = _ms(t0)
     return Answer(answer=text, citations=citations, abstained=False, timings=timings,
@@ -422,7 +426,7 @@ def _unterminated(claim: str) -> str:
 def _fallback(question: str, hits: Sequence[Hit], scored: Sequence[ScoredSentence], timings: dict[str, float],
               t0: float, base: dict, notice: str, left_out: tuple[LeftOut, ...], invalid: tuple[int, ...]) -> Answer:
     check = extractive_answer(question, scored, hits)
-    text, citations = check.text, check.citations
+    text, citations = number_by_citation(check.text, check.citations)
     base = {**base, "sources": _sources(hits), "notice": f"{notice} {base['notice']}" if base.get("notice") else notice}
     timings["total_ms"] = _ms(t0)
     return Answer(answer=text, citations=citations, abstained=False, timings=timings, fallback=True,

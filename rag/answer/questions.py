@@ -3,7 +3,8 @@
 - The question's parts: the sentences that ask and those that only set it up
   ("Dick Cheney died this week. Under which president did he serve?").
 - The kind of answer it wants (`answer_type`): a date, an amount, a country or a US state (from
-  `places.toml`, data), a term (what something is called), another name, or none, decided by the
+  `places.toml`, data), a term (what something is called), a person's role ("Who is To Lam?"),
+  the holder of a role ("Who is the prime minister?"), another name, or none, decided by the
   first question word of the sentence that asks; for an amount, the measure its wording asks for
   (`amount_measure`: a span of time, money, a percent or a count).
 - The phrases of a sentence that are of that kind and are not the question's own words
@@ -77,6 +78,17 @@ def question_parts(question: str) -> tuple[list[str], list[str]]:
 
 PLACE_KINDS = ("country", "state")
 SPECIFIC_KINDS = ("date", "amount", *PLACE_KINDS)  # kinds a sentence plainly holds or not
+# Kinds only a sentence holding a candidate may answer: the specific kinds, what a named person is
+# ("role": "Who is To Lam?") and who holds a named role ("holder": "Who is Vietnam's prime minister?").
+REQUIRED_KINDS = (*SPECIFIC_KINDS, "role", "holder")
+
+# "Who is ...?": the asking sentence is only "who" + a form of "be" + what it asks about.
+_WHO_IS = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(.+?)[\s?.!]*$", re.IGNORECASE)
+_NAME_PARTICLES = frozenset({"of", "de", "van", "von", "bin", "al", "da", "di", "le", "la"})
+# A role named by what it belongs to: "the ...", "a ...", "Vietnam's ...", "its ...".
+_ROLE_OWNER = re.compile(r"(?:the|a|an|his|her|its|their|[A-Z][\w.’'-]*(?:\s+[A-Z][\w.’'-]*)*[’']s)\s+(.+)$")
+_ROLE_END = re.compile(r",|;|\s(?:who|that|which|whom|whose)\b")
+_ROLE_MODIFIERS = frozenset(_WORDS["role_modifiers"])  # "current", "new": not asked of the answer
 
 
 # "What is this approach called?", "What was the operation dubbed?": the question asks for a term.
@@ -89,11 +101,16 @@ _QUOTED_TERM = re.compile(r"(?<!\w)[“\"‘']([^“”\"‘’']{2,60}?)[,.]?[�
 
 def answer_type(question: str) -> str | None:
     """The kind of thing the question asks for: "date", "amount", "country", "state" (of the
-    United States), a "term" (what something is called: a quoted phrase or a name), another
-    "name", or None. Decided by the first question word of the sentence
+    United States), a "term" (what something is called: a quoted phrase or a name), a "role"
+    (what the person a "Who is <name>?" names is), a "holder" (the name of who holds the role a
+    "Who is <the role>?" names), another "name", or None. Decided by the first question word of the sentence
     that asks, so that a later subordinate "when" ("Which country was hit hardest when the storm
     ...?") does not turn a name question into a date one."""
     asking, _ = question_parts(question)
+    if asked_person(question):
+        return "role"
+    if asked_role(question):
+        return "holder"
     q = (asking[0] if asking else question).lower()
     m = _WH.search(q)
     if not m:
@@ -122,6 +139,44 @@ def answer_type(question: str) -> str | None:
             re.match(r"(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b|has\b|have\b|will\b)\w+", rest):
         return "name"
     return None
+
+
+def _who_is(question: str) -> str | None:
+    asking, _ = question_parts(question)
+    m = _WHO_IS.match(asking[0] if asking else question)
+    return m.group(1).strip() if m else None
+
+
+@functools.lru_cache(maxsize=64)
+def asked_person(question: str) -> str | None:
+    """The name a "Who is <name>?" question asks about ("To Lam"): such a question asks what the
+    person is (a title, an office, an occupation), not for another name. None for other questions."""
+    rest = _who_is(question)
+    if not rest:
+        return None
+    words = rest.split()
+    if not words[0][:1].isupper() or words[0] in ("The", "A", "An") or words[-1].endswith(("’s", "'s")):
+        return None
+    if all(w[:1].isupper() or w in _NAME_PARTICLES for w in words):
+        return rest
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def asked_role(question: str) -> tuple[str, ...]:
+    """The words of the role a "Who is <the/X's role>?" question asks the holder of, as stems
+    ("Who is Vietnam's prime minister?" -> prime, minist): a sentence that does not name the role
+    does not say who holds it ("the foreign minister" is not "the prime minister"). Modifiers that
+    only place the role in time ("current", "new") are not required. Empty for other questions."""
+    rest = _who_is(question)
+    if not rest:
+        return ()
+    m = _ROLE_OWNER.match(_ROLE_END.split(rest)[0].strip())
+    if not m:
+        return ()
+    lower = [w for w in re.findall(r"[\w’'-]+", m.group(1)) if w[:1].islower()
+             and w.lower() not in _ROLE_MODIFIERS]
+    return tuple(dict.fromkeys(content_words(" ".join(lower))))
 
 
 _TIME_UNIT = re.compile(rf"(?:{_alternatives(_WORDS['time_units'])})\b", re.IGNORECASE)
@@ -207,6 +262,12 @@ def answer_candidates(sentence: str, kind: str | None, question: str) -> list[tu
     if kind is None:
         return []
     qwords = {w.lower() for w in re.findall(r"\w+", question)}
+    if kind == "role":
+        return role_phrases(sentence, asked_person(question) or "")
+    if kind == "holder":
+        if not set(asked_role(question)) <= set(content_words(sentence)):
+            return []
+        kind = "name"
     if kind in PLACE_KINDS:
         return [(m.start(), m.end()) for m in place_names(kind).finditer(sentence)
                 if not all(_in_question(w.lower(), qwords) for w in re.findall(r"\w+", m.group(0)))]
@@ -248,6 +309,46 @@ def answer_candidates(sentence: str, kind: str | None, question: str) -> list[tu
         end = m.end() if new[-1] is words[-1] else m.start() + new[-1].end()
         out.append((start, end))
     return out
+
+
+_TITLE_BEFORE = re.compile(r"((?:[A-Z][\w’'.-]*\s+)+)$")
+_ROLE_BEFORE = re.compile(r"(?:^|[,;(—–]\s*|\b(?:including|of|by|with|and)\s+)[“\"‘']?"
+                          r"((?:the|a|an|its|his|her|their|[A-Z][\w’'-]*[’']s)\s+[^,;()—–“”\"]{2,80}?)\s*[,—–]\s*$")
+_ROLE_AFTER = re.compile(r"^\s*(?:,|—|–|\(|\s+(?:is|was)\b)\s*((?:the|a|an)\s+[^,;()—–“”\"]{2,80}?)\s*(?=[,;)—–.]|$)")
+
+
+def role_phrases(sentence: str, name: str) -> list[tuple[int, int]]:
+    """Spans that say what the person `name` is, next to the name in the sentence: a title before
+    it ("Vietnamese President To Lam"), a phrase set beside it ("the current head of the Communist
+    Party, Nguyen Phu Trong"; "Alexander Vuving, a professor at ..."), or what it is said to be
+    ("Trong is the party's leader"). The name is found by its last word ("Trong" for "Nguyen Phu
+    Trong"), with as much of the rest of it as the sentence writes before that word."""
+    words = name.split()
+    if not words:
+        return []
+    out: list[tuple[int, int]] = []
+    for m in re.finditer(rf"(?<![\w’'-]){re.escape(words[-1])}(?![\w-])", sentence):
+        start = m.start()
+        for w in reversed(words[:-1]):  # "Nguyen Phu " before "Trong" is the name too
+            before = re.search(rf"{re.escape(w)}\s+$", sentence[:start])
+            if not before:
+                break
+            start = before.start()
+        head = sentence[:start]
+        title = _TITLE_BEFORE.search(head)
+        if title:
+            parts = list(re.finditer(r"\S+", title.group(1)))
+            while parts and _NOT_A_NAME.fullmatch(parts[0].group(0).rstrip(".")):
+                parts = parts[1:]  # "On Thursday President ..." : the title is "President"
+            if parts:
+                out.append((title.start() + parts[0].start(), title.start() + parts[-1].end()))
+        before = _ROLE_BEFORE.search(head)
+        if before:
+            out.append(before.span(1))
+        after = _ROLE_AFTER.match(sentence[m.end():])
+        if after:
+            out.append((m.end() + after.start(1), m.end() + after.end(1)))
+    return sorted(set(out))
 
 
 @functools.cache

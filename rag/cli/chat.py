@@ -19,6 +19,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 from rag.answer.pipeline import MODES, NO_MODEL_HINT, Conversation, Hooks, ask, load_generator
+from rag.cli.notices import Notices
 from rag.cli.render import Style, after_stream, answer_footer, hits_block, use_color
 from rag.config import Settings
 from rag.errors import InputError, ModelError, RagError
@@ -160,7 +161,7 @@ class Chat:
     conversation and the last answer. `run_chat` is the entry point."""
 
     def __init__(self, settings: Settings, *, verbose: bool, out: IO[str], read: InputFn,
-                 generator: "Generator | None" = None) -> None:
+                 generator: "Generator | None" = None, notices: Notices | None = None) -> None:
         if settings.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {settings.mode!r}")
         self.settings = settings
@@ -168,6 +169,7 @@ class Chat:
         self.out = out
         self.read = read
         self.style = Style(use_color(out))
+        self.notices = notices or Notices(settings.models_dir, stream=out)
         self.gen = generator
         self.owns_gen = False  # a generator given by the caller stays the caller's to close
         self.model_error: str | None = None  # why llm mode found no generator, once tried
@@ -259,8 +261,8 @@ class Chat:
                  f"{c.get('documents', 0)} documents, {c.get('chunks', 0)} chunks")
         self.say(f"mode: {self._mode_line()}, k = {self.settings.k}")
         if self.settings.mode == "auto" and not self._uses_llm() and self.auto_notice is not None:
-            # Why there is no LLM, said once here, not under every answer (as `rag ask` does).
-            self.say(self.style.dim(self.auto_notice))
+            # Why there is no LLM: about the installation, so said once (remembered), not every session.
+            self.notices.once(self.auto_notice)
         self.say(self.style.dim("type /help for commands, Ctrl-D to leave"))
 
     def start(self) -> None:
@@ -372,10 +374,13 @@ class Chat:
         if not self.last.sources:
             self.say("the last answer used no passages.")
             return
-        cited = sorted({c.n for c in self.last.citations})
+        # The answer numbers what it cites from [1]; the passages below keep their own numbers.
+        cited = sorted({(c.n, c.passage) for c in self.last.citations})
         head = f"passages behind: {self.last.standalone_question or self.last.question}"
-        if cited:
-            head += f"  (cited: {', '.join(f'[{n}]' for n in cited)})"
+        if cited and all(n == p for n, p in cited):
+            head += f"  (cited: {', '.join(f'[{p}]' for _, p in cited)})"
+        elif cited:
+            head += f"  (the answer's {', '.join(f'[{n}] is [{p}]' for n, p in cited)})"
         self.say(self.style.dim(head))
         self.say(hits_block(self.last.sources, self.style))
 
@@ -421,12 +426,14 @@ def _line_reader(stdin: IO[str], out: IO[str]) -> InputFn:
 
 def run_chat(settings: Settings, *, verbose: bool = False, stdin: IO[str] | None = None,
              stdout: IO[str] | None = None, input_fn: InputFn | None = None,
-             generator: "Generator | None" = None) -> None:
+             generator: "Generator | None" = None, quiet: bool = False,
+             notice_stream: IO[str] | None = None) -> None:
     """Talk with the articles until /quit or Ctrl-D.
 
     `stdin`/`stdout` replace the terminal (e.g. for scripts or tests), `input_fn(prompt) -> line`
     replaces `input` (raise EOFError to end), and `generator` is a loaded LLM to use instead of
-    loading `settings.model`. Line editing and history across sessions (`RAG_HISTORY_FILE`) are
+    loading `settings.model`. Notices about the set-up go to `notice_stream` (default: stderr),
+    once per installation (rag/cli/notices.py), and nowhere with `quiet`. Line editing and history across sessions (`RAG_HISTORY_FILE`) are
     on when reading from a terminal with `input`.
     """
     out = stdout or sys.stdout
@@ -442,7 +449,8 @@ def run_chat(settings: Settings, *, verbose: bool = False, stdin: IO[str] | None
         # Started from a script's background job, which ignores SIGINT (and children inherit
         # that): at a terminal, Ctrl-C must still clear the line or stop an answer.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    chat = Chat(settings, verbose=verbose, out=out, read=read, generator=generator)
+    chat = Chat(settings, verbose=verbose, out=out, read=read, generator=generator,
+                notices=Notices(settings.models_dir, quiet=quiet, stream=notice_stream))
     try:
         chat.start()
         if interactive:

@@ -21,7 +21,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 import typer
 
-from rag.config import PROJECT_ROOT, Settings
+from rag.config import Settings
 from rag.errors import RagError
 
 app = typer.Typer(
@@ -55,6 +55,14 @@ DeviceOpt = typer.Option(None, "--device", help="auto | cpu | gpu (for the LLM) 
 GpuLayersOpt = typer.Option(None, "--gpu-layers", help="Offload only N layers to the GPU.")
 StoreOpt = typer.Option(None, "--store", help="Keep the index in Milvus: milvus://HOST:PORT/COLLECTION "
                         "[env: RAG_STORE] (needs the scale extra; replaces --index-dir).")
+
+
+QuietOpt = typer.Option(False, "--quiet", "-q", help="Say nothing beside the answer and its sources (no notices).")
+
+
+def no_index_message(index_dir: Path) -> str:
+    return (f"no index at {index_dir}/ — make one from a folder of articles (.txt, .md, .html, .jsonl) "
+            f"with `rag index FOLDER`" + (f" --index-dir {index_dir}" if str(index_dir) != "index" else ""))
 
 
 def _stderr(msg: str) -> None:
@@ -102,10 +110,11 @@ def _to_json(obj: Any) -> str:
     return json.dumps(obj, default=default, ensure_ascii=False, indent=2)
 
 
-def default_corpus() -> Path:
-    """`seeds/` in the current folder, else the one shipped beside the package."""
-    here = Path("seeds")
-    return here if here.is_dir() else PROJECT_ROOT / "seeds"
+def demo_corpus(index_dir: Path) -> Path | None:
+    """The demo's `seeds/` when it sits beside the index folder (in the project folder, as `make
+    demo` runs); None elsewhere: an index is never built from a folder the user did not name."""
+    seeds = Path(index_dir).resolve().parent / "seeds"
+    return seeds if seeds.is_dir() else None
 
 
 class _Progress:
@@ -212,8 +221,8 @@ def _default_sources(index_dir: Path) -> list[Path]:
                                  f"is gone; name the folders to index: `rag index FOLDER ...`")
             _stderr(f"updating {index_dir}/ from {', '.join(map(str, recorded))}")
             return recorded
-    corpus = default_corpus()
-    if corpus.is_dir():
+    corpus = demo_corpus(index_dir)
+    if corpus is not None:
         return [corpus]
     raise InputError(f"no folder given, no index at {index_dir}/ to update and no seeds/ folder here: "
                      f"name the folders (or files) of articles to index, e.g. `rag index ~/news/`")
@@ -314,7 +323,7 @@ def search(
 ) -> None:
     """Show the passages that best match QUESTION, best first.
 
-    Example: rag search "Which Vietnamese president welcomed Putin in Hanoi?" -k 3
+    Example: rag search "Which Vietnamese president welcomed Putin in Hanoi?" -k 5
     """
 
     def body() -> None:
@@ -324,6 +333,7 @@ def search(
 
         s = _settings(index_dir=index_dir, store=store, since=since, until=until, k=k, retrieval=retrieval)
         check_question(question)
+        ensure_index(s.index_dir)
         dates = DateFilter(since=s.since, until=s.until)
         with open_index(s.index_dir) as idx:
             hits = idx.search(question, k=s.k, retrieval=s.retrieval, dates=dates)
@@ -384,17 +394,21 @@ def info(index_dir: Optional[Path] = IndexDirOpt, store: Optional[str] = StoreOp
 
 # -- ask --------------------------------------------------------------------------------------
 def ensure_index(index_dir: Path) -> None:
-    """First run: no index yet means build one from seeds/ (and say so) instead of failing."""
+    """No index yet: in the project folder (the demo's seeds/ beside the index folder) build one
+    from seeds/ and say so; anywhere else a NoIndexError that says how to make one."""
+    from rag.errors import NoIndexError
     from rag.stores.local.generations import current_generation_or_none
 
     if str(index_dir).lower().startswith("milvus:"):
         return  # a Milvus store is never built implicitly; opening an empty one says how
     if current_generation_or_none(index_dir) is not None:
         return
+    corpus = demo_corpus(index_dir)
+    if corpus is None:
+        raise NoIndexError(no_index_message(index_dir))
     from rag.index.build import build_index
 
-    corpus = default_corpus()
-    _stderr(f"No index at {index_dir}/ yet: building it from {corpus}/ (one time).")
+    _stderr(f"No index at {index_dir}/ yet: building it from the demo articles in {corpus}/ (one time).")
     with _Progress("indexing") as bar:
         report = build_index([corpus], index_dir, progress=bar)
     _stderr(f"Indexed {report.documents} documents, {report.chunks} chunks.")
@@ -416,6 +430,7 @@ def ask(
     store: Optional[str] = StoreOpt,
     show_prompt: bool = typer.Option(False, "--show-prompt", help="Print the exact prompt given to the model."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print retrieval time, prompt tokens, time to first token, tokens/s, device."),
+    quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
     debug: bool = DebugOpt,
 ) -> None:
@@ -429,6 +444,7 @@ def ask(
     def body() -> None:
         from rag.answer.pipeline import Hooks
         from rag.answer.pipeline import ask as ask_fn
+        from rag.cli.notices import Notices
         from rag.cli.render import Style, after_stream, answer_footer, use_color
 
         s = _settings(index_dir=index_dir, k=k, mode=mode, model=model, retrieval=retrieval,
@@ -470,9 +486,13 @@ def ask(
         print(after_stream("".join(streamed), answer))
         if show_prompt and answer.prompt is None:
             print(style.dim("(no prompt: the extractive answerer does not use an LLM)"))
-        footer = answer_footer(answer, style, verbose=verbose)
+        footer = answer_footer(answer, style, verbose=verbose, notice=False)
         if footer:
             print(footer)
+        # Standard output carries the answer and its sources; what is said about them goes to stderr.
+        notices = Notices(s.models_dir, quiet=quiet)
+        notices.say(answer.notice)
+        notices.once(answer.setup_notice)
 
     _run(debug, body)
 
@@ -492,6 +512,7 @@ def chat(
     index_dir: Optional[Path] = IndexDirOpt,
     store: Optional[str] = StoreOpt,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print timings after each answer."),
+    quiet: bool = QuietOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Talk with the articles: follow-up questions use the conversation.
@@ -509,7 +530,7 @@ def chat(
                       device=device, gpu_layers=gpu_layers, since=since, until=until, as_of=as_of,
                       store=store)
         ensure_index(s.index_dir)
-        run_chat(s, verbose=verbose)
+        run_chat(s, verbose=verbose, quiet=quiet)
 
     _run(debug, body)
 

@@ -8,7 +8,7 @@ import os
 import textwrap
 from typing import IO, Sequence
 
-from rag.types import Answer, Source
+from rag.types import Answer, Citation, Source
 
 
 def use_color(stream: IO[str]) -> bool:
@@ -39,39 +39,53 @@ class Style:
 
 
 def sources_block(answer: Answer, style: Style) -> str:
-    """The numbered sources under an answer: title, document id, and the quoted span the answer
-    relies on, shown inside its passage with the cited words highlighted."""
+    """The sources under an answer, numbered as the answer cites them ([1] first): title, document
+    id, and the passage around the quoted spans the answer relies on, the quoted words highlighted,
+    each passage once however many of its sentences the answer quotes. An answer without citations
+    lists its passages under their own numbers."""
     if answer.abstained or not answer.sources:
         return ""
-    cited = {c.n for c in answer.citations}
+    by_passage = {src.n: src for src in answer.sources}
+    cited: dict[int, list[Citation]] = {}
+    for c in answer.citations:
+        if c.passage in by_passage:
+            cited.setdefault(c.n, []).append(c)
     lines = [style.bold("Sources:")]
-    for src in answer.sources:
-        if cited and src.n not in cited:
-            continue
+    shown = sorted(cited.items()) if cited else [(src.n, []) for src in answer.sources]
+    for n, quotes in shown:
+        src = by_passage[quotes[0].passage] if quotes else by_passage[n]
         also = f"  (also in {', '.join(src.also_in)})" if src.also_in else ""
         dated = f" ({src.date})" if getattr(src, "date", None) else ""
-        lines.append(f"[{src.n}] {style.cyan(src.title)} — {src.doc_id}{dated}{also}")
-        quotes = [c for c in answer.citations if c.n == src.n]
-        for c in {c.quote_start: c for c in quotes}.values():
-            mark = "" if c.supported else style.red(f"  (weak support {c.support:.2f})")
-            lines.append(_indent(_in_context(src, c.quote_start, c.quote_end, style)) + mark)
+        lines.append(f"[{n}] {style.cyan(src.title)} — {src.doc_id}{dated}{also}")
         if not quotes:
             lines.append(_indent(_shorten(src.text, 300)))
+            continue
+        spans = sorted({(c.quote_start, c.quote_end) for c in quotes})
+        weak = [c for c in quotes if not c.supported]
+        mark = style.red(f"  (weak support {min(c.support for c in weak):.2f})") if weak else ""
+        lines.append(_indent(_in_context(src, spans, style)) + mark)
     return "\n".join(lines)
 
 
-def _in_context(src: Source, qs: int, qe: int, style: Style, around: int = 120) -> str:
-    """The passage around the quote, with the quote itself highlighted (or in «» when plain)."""
-    s, e = qs - src.start, qe - src.start
-    if not (0 <= s <= e <= len(src.text)):
+def _in_context(src: Source, spans: Sequence[tuple[int, int]], style: Style, around: int = 120) -> str:
+    """The passage from a little before the first quote to a little after the last, with each
+    quote highlighted (or in «» when plain)."""
+    rel = [(qs - src.start, qe - src.start) for qs, qe in spans]
+    if not all(0 <= s <= e <= len(src.text) for s, e in rel):
         return src.text[:300]
-    before = src.text[max(0, s - around):s]
-    after = src.text[e:e + around]
-    lead = "…" if s - around > 0 else ""
-    tail = "…" if e + around < len(src.text) else ""
-    quote = src.text[s:e]
-    shown = style.yellow(style.bold(quote)) if style.enabled else f"«{quote}»"
-    return f"{lead}{before}{shown}{after}{tail}".replace("\n", " ")
+    first, last = rel[0][0], max(e for _, e in rel)
+    out = ["…" if first - around > 0 else "", src.text[max(0, first - around):first]]
+    at = first
+    for s, e in rel:
+        s = max(s, at)
+        if e <= s:
+            continue
+        out.append(src.text[at:s])
+        quote = src.text[s:e]
+        out.append(style.yellow(style.bold(quote)) if style.enabled else f"«{quote}»")
+        at = e
+    out += [src.text[at:last + around], "…" if last + around < len(src.text) else ""]
+    return "".join(out).replace("\n", " ")
 
 
 def _indent(text: str) -> str:
@@ -108,8 +122,9 @@ def after_stream(streamed: str, answer: Answer) -> str:
     return ("\n" if streamed else "") + answer.answer
 
 
-def answer_footer(answer: Answer, style: Style, verbose: bool = False) -> str:
-    """Everything printed after the streamed answer text."""
+def answer_footer(answer: Answer, style: Style, verbose: bool = False, notice: bool = True) -> str:
+    """Everything printed after the streamed answer text (without `answer.notice` when `notice`
+    is False: `rag ask` says it on stderr)."""
     out = []
     if answer.invalid_citations:
         out.append(style.red(f"Removed citation(s) to passages that do not exist: "
@@ -127,7 +142,7 @@ def answer_footer(answer: Answer, style: Style, verbose: bool = False) -> str:
     if block:
         out.append("")
         out.append(block)
-    if answer.notice:
+    if answer.notice and notice:
         out.append("")
         out.append(style.dim(answer.notice))
     if verbose:

@@ -113,25 +113,29 @@ def finish_run(kind: str, name: str, out: Path, metrics: dict[str, Any], counts:
                      warnings=tuple(warnings), files=files, created=created, duration_s=round(duration_s, 3))
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, key: str = "") -> str:
+    """A figure as printed: times (`…_ms…`) and rates per second with one decimal whatever their
+    size (`retrieval_ms_p50 8.4` beside `retrieval_ms_p95 12.1`), other fractions with four."""
     if v is None:
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
+        if "_ms" in key or key.endswith(("_per_s", "_per_s_mean")):
+            return f"{v:.1f}"
         return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
     return str(v)
 
 
-def _md_cell(v: Any) -> str:
-    text = _fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v, ensure_ascii=False, default=str)
+def _md_cell(v: Any, key: str = "") -> str:
+    text = _fmt(v, key) if not isinstance(v, (dict, list)) else json.dumps(v, ensure_ascii=False, default=str)
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def format_metrics(summary: Mapping[str, Any] | RunResult) -> str:
     """The metrics and counts as an aligned plain-text table (for the CLI)."""
     s = _summary_dict(summary)
-    rows = [(key, _fmt(v)) for key, v in s["metrics"].items()] + [(key, str(v)) for key, v in s["counts"].items()]
+    rows = [(key, _fmt(v, key)) for key, v in s["metrics"].items()] + [(key, str(v)) for key, v in s["counts"].items()]
     width = max(len(r[0]) for r in rows)
     lines = [f"{s['kind']} run {s['name']}"]
     lines += [f"  {key:<{width}}  {v}" for key, v in rows]
@@ -146,7 +150,7 @@ def format_report(summary: Mapping[str, Any]) -> str:
     if summary.get("warnings"):
         lines += ["## Warnings", ""] + [f"- {w}" for w in summary["warnings"]] + [""]
     lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {key} | {_md_cell(v)} |" for key, v in summary["metrics"].items()]
+    lines += [f"| {key} | {_md_cell(v, key)} |" for key, v in summary["metrics"].items()]
     lines += ["", "## Counts", "", "| count | value |", "|---|---|"]
     lines += [f"| {key} | {_md_cell(v)} |" for key, v in summary["counts"].items()]
     lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]

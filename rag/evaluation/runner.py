@@ -45,7 +45,7 @@ def _cited_docs(answer: Answer, gold: set[str]) -> list[str]:
     out = []
     for c in answer.citations:
         doc = c.doc_id
-        src = by_n.get(c.n)
+        src = by_n.get(c.passage)
         if doc not in gold and src is not None:
             doc = next((d for d in (src.doc_id, *src.also_in) if d in gold), doc)
         out.append(doc)
@@ -108,7 +108,7 @@ def _question_row(q: Question, answer: Answer, scores: dict[str, Any], wall_ms: 
         "model": answer.model,
         "device": answer.device,
         "standalone_question": answer.standalone_question,
-        "citations": [{"n": c.n, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "quote": c.quote,
+        "citations": [{"n": c.n, "passage": c.passage, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "quote": c.quote,
                        "sentence": c.sentence, "support": c.support, "supported": c.supported}
                       for c in answer.citations],
         "invalid_citations": list(answer.invalid_citations),

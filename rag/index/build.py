@@ -172,7 +172,7 @@ def compact_index(index_dir: str | Path) -> dict:
     with IndexLock(index_dir):
         gen = current_generation(index_dir)
         if gen is None:
-            raise NoIndexError(f"no index at {index_dir}/ — build one with `rag index seeds/`")
+            raise NoIndexError(f"no index at {index_dir}/ — make one from a folder of articles with `rag index FOLDER`")
         return compact_generation(gen, int(read_manifest(gen)["embedder"]["dim"]))
 
 

@@ -1,7 +1,7 @@
 """Page furniture: the named line rules that strip what scrapers leave around an article.
 
 Cookie banners, paywall and sign-in prompts, comment prompts, share/print/translate widgets,
-copyright and terms-of-use footers, repeated site names. The phrase lists are data, in
+navigation lines (`Home | About | Subscribe`), copyright and terms-of-use footers, repeated site names. The phrase lists are data, in
 `furniture.toml` beside this module; the rules that weigh them are here.
 
 Furniture removal is a list of named line rules (`RULES`) plus one block rule (`BLOCK_RULE`)
@@ -78,6 +78,11 @@ _RELATED = re.compile("|".join(f"(?:{p})" for p in _VOCABULARY["related"]["patte
                       re.IGNORECASE)
 _NEWSLETTER = re.compile("|".join(f"(?:{p})" for p in _VOCABULARY["newsletter"]["patterns"]),  # type: ignore[union-attr]
                          re.IGNORECASE)
+_NAV = _VOCABULARY["navigation"]
+_NAV_SPLIT = re.compile(r"\s*(?:" + "|".join(re.escape(str(c)) for c in _NAV["separators"]) + r")\s*")  # type: ignore[union-attr]
+_NAV_MIN_ITEMS = int(_NAV["min_items"])  # type: ignore[arg-type]
+_NAV_ITEM_WORDS = int(_NAV["max_item_words"])  # type: ignore[arg-type]
+_NAV_EDGE_LINES = int(_NAV["edge_lines"])  # type: ignore[arg-type]
 _EMAIL_OR_HANDLE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?<!\w)@\w{2,}")
 
 # A furniture line needs at least one cue per this many words ("dominated by" furniture) ...
@@ -219,6 +224,15 @@ def _is_widget(line: str) -> bool:
     return all(t in _UI_CORE or t in _UI_FILLER or t.isdigit() for t in tokens)
 
 
+def _is_navigation(line: str) -> bool:
+    """Short links separated by bars or bullets: `Home | About | Subscribe`."""
+    if len(line) > _MAX_LABEL_CHARS * 2 or line.lstrip().startswith("|"):
+        return False
+    items = [item for item in _NAV_SPLIT.split(line.strip()) if item]
+    return len(items) >= _NAV_MIN_ITEMS and len(_NAV_SPLIT.findall(line)) >= _NAV_MIN_ITEMS - 1 and all(
+        0 < _words(item) <= _NAV_ITEM_WORDS and not _SENTENCE_END.search(item) for item in items)
+
+
 def _is_weak_furniture(line: str) -> bool:
     """Looks like furniture, but not enough to be removed on its own (see `BLOCK_RULE`): a
     short fragment, not a sentence, with a furniture cue or mostly UI words (`Learn more`,
@@ -240,7 +254,7 @@ def is_standalone_furniture(line: str) -> bool:
     """Furniture judged from the line alone, without the rest of the document."""
     return any(
         check(line)
-        for check in (_is_consent, _is_paywall, _is_legal, _is_mixed, _is_comment, _is_widget)
+        for check in (_is_consent, _is_paywall, _is_legal, _is_mixed, _is_comment, _is_widget, _is_navigation)
     ) or _words(line) == 0
 
 
@@ -366,6 +380,14 @@ def _rule_widget(i: int, ctx: _Context) -> bool:
     return _is_widget(ctx.lines[i])
 
 
+def _rule_navigation(i: int, ctx: _Context) -> bool:
+    """A line of short links separated by bars or bullets (`Home | About | Subscribe`): the site's
+    navigation, kept by HTML extractors when it sits inside the article's container. Only at the
+    head or foot of the page: further in, such a line is the article's own list of jump links."""
+    at_edge = i < _NAV_EDGE_LINES or i >= len(ctx.lines) - _NAV_EDGE_LINES
+    return at_edge and _is_navigation(ctx.lines[i])
+
+
 def _rule_site_name(i: int, ctx: _Context) -> bool:
     """The publisher's name alone on a line: a known site name, or a short label that the page's
     own copyright notice names (`The New York Sun` beside `© 2024 The New York Sun Company`)."""
@@ -405,6 +427,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("mixed_furniture", _rule_mixed),
     ("comment_prompt", _rule_comment),
     ("ui_widget", _rule_widget),
+    ("navigation", _rule_navigation),
     ("credit_line", _rule_credit),
     ("byline", _rule_byline),
     ("author_contact", _rule_contact),

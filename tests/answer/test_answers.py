@@ -49,7 +49,9 @@ def test_llm_answer_with_valid_citation_is_checked_and_quoted(index):
     a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append))
     assert not a.abstained and a.mode == "llm" and a.device == "cpu"
     assert "To Lam" in "".join(streamed)
-    assert len(a.citations) == 1 and a.citations[0].supported and a.citations[0].n == n
+    # The model cited passage n; the answer numbers its one source [1] and keeps which passage it is.
+    assert len(a.citations) == 1 and a.citations[0].supported and a.citations[0].passage == n
+    assert a.citations[0].n == 1 and a.answer.endswith("[1].") and a.sources[n - 1].chunk_id == a.citations[0].chunk_id
     c = a.citations[0]
     doc_text = index.reader.document_text(c.doc_id)
     assert doc_text[c.quote_start:c.quote_end] == c.quote and "To Lam" in c.quote
@@ -206,3 +208,48 @@ def test_an_answer_that_only_restates_the_question_falls_back(index):
     a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"Putin was welcomed in Hanoi [{n}]."])))
     assert a.fallback and "To Lam" in a.answer
     assert [lo.reason for lo in a.left_out] == ["only restates the question"]
+
+
+# -- issue 24: "Who is ...?" questions, the sentence an answer opens with, citation numbers --------
+
+
+def _extractive(index, question):
+    return ask(question, Settings.from_env(mode="extractive"), index=index)
+
+
+def test_who_is_a_role_the_articles_never_name_abstains(index):
+    """The seeds name Vietnam's president and party chief, never its prime minister: a sentence
+    that does not name the role does not say who holds it."""
+    a = _extractive(index, "Who is Vietnam's prime minister?")
+    assert a.abstained and a.answer == NOT_FOUND
+
+
+def test_who_is_a_person_is_answered_with_their_role(index):
+    a = _extractive(index, "Who is To Lam?")
+    assert not a.abstained and "**Vietnamese President** To Lam" in a.answer
+    a = _extractive(index, "Who is Nguyen Phu Trong?")
+    assert not a.abstained
+    marked = a.answer.split("**")[1]
+    assert marked != "Vietnam’s" and any(w in marked for w in ("Secretary", "head", "boss", "leader")), a.answer
+
+
+def test_the_answer_opens_with_the_sentence_that_answers(index):
+    """'However, Vietnam ... abstained on four ...' stands alone: a connective does not pull in
+    the unrelated sentence before it, and the passage is quoted once under Sources."""
+    a = _extractive(index, "How many UN General Assembly resolutions did Vietnam abstain on?")
+    first = a.answer.splitlines()[0]
+    assert "**four**" in first and first.endswith("[1]")
+    assert len({(c.passage, c.quote_start) for c in a.citations}) == 1
+
+
+def test_citations_are_numbered_from_one_in_the_order_cited(index):
+    """A lone source is [1] whatever its place among the passages; `passage` keeps that place."""
+    for q in ("Who is Nguyen Phu Trong?", Q, "When did the ICC issue an arrest warrant for Putin?"):
+        a = _extractive(index, q)
+        assert not a.abstained
+        ns = [c.n for c in a.citations]
+        assert ns[0] == 1 and sorted(set(ns)) == list(range(1, len(set(ns)) + 1)), a.answer
+        assert "[1]" in a.answer and all(f"[{n}]" in a.answer for n in ns)
+        for c in a.citations:
+            src = a.sources[c.passage - 1]
+            assert src.n == c.passage and src.chunk_id == c.chunk_id

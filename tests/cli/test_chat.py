@@ -190,7 +190,7 @@ def test_a_second_session_recalls_the_history(seed_index: Path, session_dir: Pat
 def _answer(question: str, text: str = "To Lam welcomed Putin [1].") -> Answer:
     src = Source(n=1, doc_id="a.txt", chunk_id="a.txt#0", title="A title", text="To Lam welcomed Putin.",
                  start=0, end=22, score=1.0)
-    cit = Citation(n=1, doc_id="a.txt", chunk_id="a.txt#0", title="A title", quote="To Lam welcomed Putin.",
+    cit = Citation(n=1, passage=1, doc_id="a.txt", chunk_id="a.txt#0", title="A title", quote="To Lam welcomed Putin.",
                    quote_start=0, quote_end=22, sentence=text, support=1.0, supported=True)
     return Answer(question=question, answer=text, citations=(cit,), sources=(src,), abstained=False,
                   mode="extractive", device="none")
@@ -313,14 +313,23 @@ def test_llm_mode_without_a_model_is_an_error(settings: Settings, monkeypatch: p
         chat_mod.run_chat(settings.with_(mode="llm"), stdout=io.StringIO(), input_fn=_lines())
 
 
-def test_auto_mode_without_a_model_says_so_once(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_mode_without_a_model_says_so_once_per_installation(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from rag.answer.pipeline import NO_MODEL_HINT
 
     monkeypatch.setattr(chat_mod, "ask", lambda q, options, **kw: _answer(q))
     monkeypatch.chdir(no_llm_here(settings.models_dir.parent / "cwd"))
-    out = io.StringIO()
-    chat_mod.run_chat(settings.with_(mode="auto"), stdout=out, input_fn=_lines("a?", "b?"))
-    assert out.getvalue().count(NO_MODEL_HINT) == 1 and out.getvalue().count("LLM") == 1
+    out, said = io.StringIO(), io.StringIO()
+    chat_mod.run_chat(settings.with_(mode="auto"), stdout=out, input_fn=_lines("a?", "b?"), notice_stream=said)
+    assert said.getvalue().count(NO_MODEL_HINT) == 1 and "LLM" not in out.getvalue()
+    # About the installation, not the session: the next chat does not say it again; --quiet never does.
+    again = io.StringIO()
+    chat_mod.run_chat(settings.with_(mode="auto"), stdout=io.StringIO(), input_fn=_lines("a?"), notice_stream=again)
+    assert again.getvalue() == ""
+    (settings.models_dir / "said-notices.json").unlink()
+    quiet = io.StringIO()
+    chat_mod.run_chat(settings.with_(mode="auto"), stdout=io.StringIO(), input_fn=_lines("a?"), notice_stream=quiet,
+                      quiet=True)
+    assert quiet.getvalue() == ""
 
 
 def _piped_chat(index_dir: Path, cwd: Path, lines: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,13 +101,44 @@ def test_ask_llm_mode_without_a_model_is_a_clear_error(seed_index, tmp_path, mon
     assert res.exit_code == 1 and "rag models pull" in res.stderr
 
 
-def test_first_ask_builds_the_index_from_seeds(tmp_path):
-    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "fresh-index"), "RAG_MODELS_DIR": str(tmp_path / "m")}
+def test_first_ask_in_the_project_folder_builds_the_index_from_its_seeds(tmp_path):
+    """`make demo` in the project folder: seeds/ beside the index folder is indexed once."""
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    env = {**os.environ, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_MODELS_DIR": str(tmp_path / "m")}
     out = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "Which country is Vietnam's largest arms supplier?"],
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "building it from" in out.stderr and "Russia" in out.stdout
-    assert (tmp_path / "fresh-index" / "CURRENT").exists()
+    assert "building it from the demo articles" in out.stderr and "Russia" in out.stdout
+    assert (tmp_path / "index" / "CURRENT").exists()
+
+
+@pytest.mark.parametrize("cmd", [["ask", "Who is To Lam?"], ["search", "To Lam"], ["chat"]])
+def test_without_an_index_elsewhere_nothing_is_built_and_it_says_how(tmp_path, monkeypatch, cmd):
+    """Outside the project folder no index is built from a folder the user did not name."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, cmd, env={"RAG_MODELS_DIR": str(tmp_path / "m"), "RAG_INDEX_DIR": ""})
+    assert res.exit_code == 1 and "rag index FOLDER" in res.stderr, res.output
+    assert not (tmp_path / "index").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_ask_says_its_notices_on_stderr_once_per_installation(seed_index, tmp_path, monkeypatch):
+    """Standard output carries only the answer and its sources; the note that answers quote the
+    articles (no LLM downloaded) goes to stderr, once per installation, and never with --quiet."""
+    from rag.answer.pipeline import NO_MODEL_HINT
+    from tests.no_llm import no_llm_here
+
+    monkeypatch.chdir(no_llm_here(tmp_path / "cwd"))
+    env = {"RAG_MODELS_DIR": str(tmp_path / "models"), "NO_COLOR": "1"}
+    args = ["ask", "Which Vietnamese president welcomed Putin in Hanoi?", "--index-dir", str(seed_index)]
+    quiet = runner.invoke(app, args + ["--quiet"], env=env)
+    assert quiet.exit_code == 0 and quiet.stderr == "" and "To Lam" in quiet.stdout
+    first = runner.invoke(app, args, env=env)
+    assert first.exit_code == 0 and NO_MODEL_HINT in first.stderr
+    assert "LLM" not in first.stdout and "(README)" not in first.stderr
+    assert first.stdout.startswith("Vietnamese President") or "To Lam" in first.stdout.splitlines()[0]
+    assert first.stdout.rstrip().splitlines()[-1].startswith("    "), "stdout ends with the sources"
+    second = runner.invoke(app, args, env=env)
+    assert second.exit_code == 0 and second.stderr == "" and second.stdout == first.stdout
 
 
 def test_ask_with_a_real_gguf_through_llama_cpp(seed_index, tmp_path):
@@ -129,3 +161,24 @@ def test_ask_with_a_real_gguf_through_llama_cpp(seed_index, tmp_path):
     # Whatever the random model wrote is NOT FOUND, cited sentences, or flagged (a sentence cut off
     # by the token limit before its marker is reported as unsupported).
     assert data["abstained"] or re.search(r"\[\d\]", data["answer"]) or data["unsupported_sentences"]
+
+
+def test_sources_are_listed_as_the_answer_numbers_them_each_passage_once():
+    """The answer cites the 6th passage as [1]: Sources shows [1] (not [6]), and a passage two of
+    whose sentences are quoted is shown once with both highlighted."""
+    from rag.cli.render import Style, sources_block
+    from rag.types import Answer, Citation, Source
+
+    text = "First sentence here. Second sentence there."
+    srcs = tuple(Source(n=i, doc_id=f"d{i}.txt", chunk_id=f"d{i}.txt#0", title=f"T{i}", text=text, start=100,
+                        end=100 + len(text), score=0.5) for i in range(1, 7))
+
+    def cit(qs: int, qe: int) -> Citation:
+        return Citation(n=1, passage=6, doc_id="d6.txt", chunk_id="d6.txt#0", title="T6", quote=text[qs:qe],
+                        quote_start=100 + qs, quote_end=100 + qe, sentence="s", support=1.0, supported=True)
+
+    answer = Answer(question="q", answer="First sentence here. [1]\nSecond sentence there. [1]",
+                    citations=(cit(0, 20), cit(21, len(text))), sources=srcs, abstained=False,
+                    mode="extractive", device="none")
+    block = sources_block(answer, Style(False)).splitlines()
+    assert block == ["Sources:", "[1] T6 — d6.txt", "    «First sentence here.» «Second sentence there.»"]

@@ -72,7 +72,6 @@ def test_many_files_with_the_same_decision_make_one_line(tmp_path):
 
 def test_no_folder_given_updates_from_the_index_sources(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "PROJECT_ROOT", tmp_path / "installed")  # as from a wheel: no seeds/ beside it
     articles = tmp_path / "articles"
     articles.mkdir()
     (articles / "a.txt").write_text(ARTICLE, encoding="utf-8")
@@ -113,7 +112,6 @@ def test_help_says_what_no_folder_means():
 
 def test_rebuild_with_no_folder_repairs_from_the_recorded_sources(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "PROJECT_ROOT", tmp_path / "installed")
     articles = tmp_path / "articles"
     articles.mkdir()
     (articles / "a.txt").write_text(ARTICLE, encoding="utf-8")

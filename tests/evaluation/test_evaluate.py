@@ -194,7 +194,7 @@ def _src(n: int, doc: str, also_in: tuple[str, ...] = ()) -> Source:
 
 
 def _cit(n: int, doc: str, supported: bool = True) -> Citation:
-    return Citation(n=n, doc_id=doc, chunk_id=f"{doc}#0", title=doc.upper(), quote="q", quote_start=0,
+    return Citation(n=n, passage=n, doc_id=doc, chunk_id=f"{doc}#0", title=doc.upper(), quote="q", quote_start=0,
                     quote_end=1, sentence="s", support=0.9 if supported else 0.1, supported=supported)
 
 
@@ -433,3 +433,10 @@ def test_a_follow_up_question_is_asked_after_its_history_in_one_conversation(tmp
     result = run_questions(path, Settings.from_env(index_dir=tmp_path / "none"), answer_fn=answer_fn, out_dir=tmp_path / "run")
     assert asked == [("Who visited Hanoi?", 0), ("When did he arrive?", 1)]
     assert result.metrics["contains_answer"] == 1.0
+
+
+def test_times_print_with_one_decimal_whatever_their_size():
+    from rag.evaluation.report import _fmt
+
+    assert (_fmt(8.4, "retrieval_ms_p50"), _fmt(12.1, "retrieval_ms_p95")) == ("8.4", "12.1")
+    assert _fmt(0.83333, "contains_answer") == "0.8333" and _fmt(7.25, "tokens_per_s_mean") == "7.2"

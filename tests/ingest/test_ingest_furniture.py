@@ -214,3 +214,49 @@ def test_all_furniture_body_cleans_to_nothing() -> None:
     text, report = clean_with_report(page)
     assert text == ""
     assert len(report) == 4
+
+
+# -- navigation lines (issue 24) --------------------------------------------------------------
+
+NAV_ARTICLE = (
+    "Home | About | Subscribe\n\n"
+    "Russian President Vladimir Putin arrived in Hanoi on Wednesday for a two-day state visit, "
+    "the foreign ministry said.\n\n"
+    "News · World · Asia Pacific · Opinion\n\n"
+    "Vietnam has long balanced its ties with the great powers | analysts say.\n\n"
+    "| Country | Trade | Growth |\n\n"
+    "Analysts expect arms and energy deals to feature in the talks."
+)
+
+
+def test_navigation_lines_of_short_links_are_furniture() -> None:
+    text, report = clean_with_report(NAV_ARTICLE)
+    assert ("navigation", "Home | About | Subscribe") in report
+    assert ("navigation", "News · World · Asia Pacific · Opinion") in report
+    assert text.startswith("Russian President Vladimir Putin arrived")
+    # A sentence with a bar in it, and a Markdown table row, are not navigation.
+    assert "balanced its ties with the great powers | analysts say." in text
+    assert "| Country | Trade | Growth |" in text
+
+
+def test_bars_inside_a_long_article_are_its_own_jump_links_and_stay() -> None:
+    body = [f"Paragraph {i} of the story says something about the closures in full." for i in range(12)]
+    body.insert(6, "California | Oregon | New York | Texas")
+    text, report = clean_with_report("\n\n".join(body))
+    assert "California | Oregon | New York | Texas" in text and not report
+
+
+def test_an_html_page_whose_body_opens_with_navigation_loses_it(tmp_path) -> None:
+    from rag.index.chunking import chunk_document
+    from rag.ingest import load_documents
+
+    page = ("<html><head><title>Hanoi hosts Putin</title></head><body><main><article>"
+            "<h1>Hanoi hosts Putin</h1><p>Home | About | Subscribe</p>"
+            "<p>Russian President Vladimir Putin arrived in Hanoi on Wednesday for a two-day state visit, "
+            "the foreign ministry said in a statement.</p>"
+            "<p>Vietnam has long balanced its ties with the great powers, and analysts expect arms and "
+            "energy deals to feature in the talks.</p></article></main></body></html>")
+    (tmp_path / "page.html").write_text(page, encoding="utf-8")
+    (doc,) = load_documents([tmp_path]).documents
+    assert "Subscribe" not in doc.text and doc.text.startswith("Russian President")
+    assert "Subscribe" not in chunk_document(doc, count_tokens=lambda ts: [len(t.split()) for t in ts])[0].text

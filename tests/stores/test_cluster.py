@@ -270,15 +270,25 @@ def test_index_with_ray_into_milvus_with_minilm(ray_cluster, milvus, corpus, tmp
     local = build_index([corpus], tmp_path / "local", embedder=minilm)
     assert rep.chunks == local.chunks and rep.embedder == "all-MiniLM-L6-v2"
     with open_index(url) as m, open_index(tmp_path / "local") as loc:
-        mh = m.search(QUESTION, k=5, retrieval="dense")
-        lh = loc.search(QUESTION, k=5, retrieval="dense")
-        # The int8 ONNX embedder quantizes activations per batch, so a text embedded in another
-        # batch (Ray's batches of 16, the local path's length-sorted batches) differs in the third
-        # decimal: near-tied passages may swap places, the best ones may not.
-        assert [h.chunk_id for h in mh][:2] == [h.chunk_id for h in lh][:2]
-        assert len({h.chunk_id for h in mh} & {h.chunk_id for h in lh}) >= 4
-        ms, ls = {h.chunk_id: h.score for h in mh}, {h.chunk_id: h.score for h in lh}
-        assert all(abs(ms[c] - ls[c]) < 0.02 for c in ms.keys() & ls.keys())
+        mh = m.search(QUESTION, k=10, retrieval="dense")
+        lh = loc.search(QUESTION, k=10, retrieval="dense")
+    # The int8 ONNX embedder quantizes activations per batch, so a text embedded in another batch
+    # (Ray's batches of 16, formed as the workers take them, against the local path's length-sorted
+    # batches) differs in the third decimal: each passage's score must agree within 0.02 ...
+    ms, ls = {h.chunk_id: h.score for h in mh}, {h.chunk_id: h.score for h in lh}
+    common = ms.keys() & ls.keys()
+    assert len(common) >= 8, (list(ms), list(ls))
+    eps = max(abs(ms[c] - ls[c]) for c in common)
+    assert eps < 0.02, eps
+    # ... and the best passages must be the same but for near-ties: two passages whose scores differ
+    # by less than the measured disagreement (twice eps) may swap places, so each passage in one
+    # side's top n must score, on the other side, within that of the other side's n-th best.
+    # (Comparing the top two in order failed once under heavy CPU load, on such a tie.)
+    tie = 2 * eps + 1e-6
+    for top, other, other_hits in ((mh, ls, lh), (lh, ms, mh)):
+        for n in (1, 2, 5):
+            floor = other_hits[n - 1].score - tie
+            assert all(h.chunk_id in other and other[h.chunk_id] >= floor for h in top[:n]), (n, mh, lh)
 
 
 # -- BEIR evaluation on the store (`rag eval BEIR_FOLDER --store ...`) ------------------------

@@ -33,7 +33,8 @@ class IndexReader:
         for _ in range(20):
             gen = current_generation(self.index_dir)
             if gen is None:
-                raise NoIndexError(f"no index at {self.index_dir}/ — build one with `rag index seeds/`")
+                raise NoIndexError(f"no index at {self.index_dir}/ — make one from a folder of articles with "
+                                   f"`rag index FOLDER`")
             if not (gen / LEASE).exists() and (gen / "manifest.json").exists():
                 raise IndexMismatchError(f"index at {self.index_dir} has format 1, this version reads "
                                          f"{FORMAT_VERSION}; {FIX}")
