@@ -126,3 +126,4 @@ class Answer:
     notice: str | None = None
     fallback: bool = False  # the LLM's answer could not be verified; the extractive answer is shown instead
     left_out: tuple[LeftOut, ...] = ()  # the LLM's sentences removed because no passage supports them
+    model_reply: str | None = None  # what the LLM replied, as it replied (never shown as the answer)
