@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+USER_MODELS_DIR = Path(os.environ.get("RAG_MODELS_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or
+                                                                  Path.home() / ".cache") / "rag" / "models")
+"""Where `make` pulled models (RAG_MODELS_DIR as the tests were started, else the default); the tests
+themselves see an empty models folder (below)."""
 SEEDS = ROOT / "seeds"
 
 

@@ -32,7 +32,8 @@ INITIAL_CONTEXT = 2048
 REPEAT_PENALTY = 1.15
 PROMPT_SECONDS = 6.0  # on a CPU, how long reading a question's passages may take
 CPU_GFLOPS_PER_CORE = 125.0  # prompt processing per physical core: the 1.5B probe read 860 tokens in under 10.8 s on 2 cores
-MIN_BUDGET, MAX_BUDGET = 350, 1800  # prompt tokens: the narrowest useful prompt, and enough for k=5 whole passages
+MIN_BUDGET = 350  # prompt tokens: the narrowest useful prompt (k = 5 passages, a sentence or two each)
+MAX_BUDGET = 600  # the largest reader prompt measured on the dev weeks; larger ones were not, so none ships
 
 _SYSTEM_SLOT = "\ue000rag-system\ue001"
 _USER_SLOT = "\ue000rag-user\ue001"
@@ -311,9 +312,9 @@ class LlamaGenerator:
         return self.n_ctx
 
     def prompt_budget(self) -> int:
-        """The prompt tokens a question may take with this model here: on a GPU, as many as k = 5
-        whole passages need; on a CPU, what it reads in about PROMPT_SECONDS, estimated from its
-        size (a prompt token costs about two FLOPs a parameter) and the cores it runs on."""
+        """The prompt tokens a question may take with this model here: at most MAX_BUDGET (on a GPU,
+        where speed does not bind), and on a CPU what it reads in about PROMPT_SECONDS, estimated
+        from its size (a prompt token costs about two FLOPs a parameter) and the cores it runs on."""
         ceiling = min(MAX_BUDGET, self.context_limit() // 2)
         if self.device_choice.device == "gpu":
             return ceiling

@@ -89,20 +89,25 @@ def locate(reading: Reading, hits: Sequence[Hit], question: str,
            scored: Sequence[ScoredSentence] = ()) -> Located | None:
     """The passage sentence that states the reading's short answer: one of the passage the model
     named, else of any passage, preferring (in that order) the short answer written as it stands,
-    then all its words present; among equals the sentence the extractive scorer ranked higher.
+    then all its words present (only in the passage the model named: a reply such as "Vietnam
+    President Vladimir Putin" that only mixes the question's words would match many sentences);
+    among equals the sentence the extractive scorer ranked higher.
     Only a sentence that shares a word with the question can answer it: a passage's order to the
-    model ("reply with X") states X, but says nothing about what was asked. None when no sentence
-    of the passages holds it."""
+    model ("reply with X") states X, but says nothing about what was asked. A short answer made only
+    of the question's own words answers nothing. None when no sentence of the passages holds it."""
     if reading.short is None:
         return None
     asked = set(content_words(question))
+    if set(content_words(reading.short)) <= asked:
+        return None  # "Vietnam" for "Which country did Putin visit before Vietnam?" restates the question
     want = _words(reading.short)
     words = set(content_words(reading.short))
     rank = {(x.hit, x.start): r for r, x in enumerate(scored)}
     best: tuple[tuple[int, int, int], Located] | None = None
     for s in sentences_of(hits):
         exact = re.search(rf"(?:^| ){re.escape(want)}(?= |$)", _words(s.text)) is not None
-        loose = not exact and bool(words) and words <= set(content_words(s.text))
+        loose = (not exact and s.hit + 1 == reading.passage and bool(words)
+                 and words <= set(content_words(s.text)))
         if not (exact or loose) or not asked & set(content_words(s.text)):
             continue
         key = (0 if s.hit + 1 == reading.passage else 1, 0 if exact else 1, rank.get((s.hit, s.start), len(rank)))

@@ -55,6 +55,8 @@ def test_locate_prefers_the_named_passage_and_the_answer_as_written() -> None:
     assert loc is not None and loc.sentence.hit == 0
     # In no passage: nothing to show.
     assert locate(Reading(raw="", short="Harrow School", passage=2), hits, q) is None
+    # A short answer that only repeats the question's words answers nothing.
+    assert locate(Reading(raw="", short="Prince George", passage=2), hits, q) is None
     # A sentence that shares no word with the question does not answer it.
     assert locate(Reading(raw="", short="fees", passage=1), hits, "Which school will Prince George attend?") is None
 
@@ -63,6 +65,8 @@ def test_locate_accepts_all_words_when_not_written_as_one_phrase() -> None:
     hits = [_hit("The coop, built for the chickens at the residence, cost $20,000.", 1)]
     loc = locate(Reading(raw="", short="chickens coop", passage=1), hits, "What was built at the residence?")
     assert loc is not None and loc.span is None
+    # Only in the passage the model named: scattered words elsewhere are no reading of it.
+    assert locate(Reading(raw="", short="chickens coop", passage=None), hits, "What was built at the residence?") is None
 
 
 def test_quoted_answer_is_the_sentence_with_the_short_answer_marked() -> None:
