@@ -43,7 +43,8 @@ class Settings:
     # How an answer is checked and written (for measurement; not read from the environment):
     abstain_threshold: float | None = None  # None = the fitted one (rag/answer/extractive.py, SCORER)
     use_grammar: bool = True  # the LLM writes under the citation grammar
-    style: str = "free"  # free: the LLM writes its sentences; copy: it picks passage sentences verbatim
+    style: str = "read"  # read: the LLM names the short answer and its passage, the passage sentence is quoted;
+    # free: the LLM writes its sentences under the citation grammar; copy: it picks passage sentences verbatim
     support_threshold: float | None = None  # None = rag/answer/citations.py, SUPPORT_THRESHOLD
 
     @classmethod

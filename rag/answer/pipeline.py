@@ -23,6 +23,8 @@ from rag.answer.dates import parse_date, question_window, today
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
                                    answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of)
 from rag.answer.questions import answer_type, kind_in_words, unknown_names
+from rag.answer.reader import (DEFAULT_BUDGET, READ_MAX_TOKENS, locate, parse_reading, passage_windows, quoted_answer,
+                               reader_prompt)
 from rag.config import Settings
 from rag.errors import InputError, ModelError
 from rag.retrieval import DateFilter, Index, diversified, open_index
@@ -39,8 +41,8 @@ INSTALLED_NOT_DEFAULT_HINT = ("Answers quote the articles directly. {names} is i
                               "`rag models pull` fetches the recommended LLM.")
 MODES = ("auto", "llm", "extractive")
 PROMPT_BUDGET = 600  # prompt tokens aimed for at k=5: sentence windows instead of whole chunks
-STYLES = ("free", "copy")
-LLM_STYLE = "free"
+STYLES = ("read", "free", "copy")
+LLM_STYLE = "read"
 FALLBACK_NOTICE = "The model's answer could not be verified against the passages, so the best-matching sentences are quoted instead."
 NOT_FOUND_NOTICE = "The model found no answer in the passages, so the best-matching sentences are quoted instead."
 
@@ -263,32 +265,6 @@ def load_generator(s: Settings) -> tuple["Generator | None", str | None]:
     return gen, getattr(gen, "warning", None)
 
 
-def passage_windows(hits: Sequence[Hit], scored: Sequence[ScoredSentence], *, top: int = 2,
-                    window: int = 1) -> list[list[str]]:
-    """For each hit, the sentences the model is shown: its `top` best-scoring sentences with
-    `window` neighbours on each side, in document order; runs that are not adjacent are separated
-    by "…". A hit none of whose sentences was scored is shown whole."""
-    by_hit: dict[int, list[tuple[str, int, int, int]]] = {}
-    for sent in sentences_of(hits):
-        by_hit.setdefault(sent[1], []).append(sent)
-    rank = {(x.hit, x.start): r for r, x in enumerate(scored)}
-    out: list[list[str]] = []
-    for i, h in enumerate(hits):
-        sents = by_hit.get(i, [])
-        if not sents:
-            out.append([h.text])
-            continue
-        best = sorted(range(len(sents)), key=lambda j: rank.get((i, sents[j][2]), len(rank)))[:top]
-        keep = sorted({k for j in best for k in range(j - window, j + window + 1) if 0 <= k < len(sents)})
-        parts: list[str] = []
-        for a, b in zip([None, *keep], keep):
-            if a is not None and b != a + 1:
-                parts.append("…")
-            parts.append(sents[b][0].strip())
-        out.append(parts)
-    return out
-
-
 def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max_tokens: int,
                  scored: Sequence[ScoredSentence] | None = None, budget: int = PROMPT_BUDGET
                  ) -> tuple[str, int, int]:
@@ -336,6 +312,8 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
     on_draft, on_prompt = hooks.on_draft, hooks.on_prompt
     if style not in STYLES:
         raise InputError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+    if style == "read":
+        return _read_answer(standalone, hits, gen, s, hooks, timings, t0, common, scored)
     grammar = None
     max_tokens = s.max_tokens
     if use_grammar:
@@ -396,6 +374,39 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                   invalid_citations=check.invalid,
                   unsupported_sentences=tuple(lo.sentence for lo in left_out),
                   left_out=left_out, **base)  # type: ignore[arg-type]
+
+
+def _read_answer(standalone: str, hits: list[Hit], gen: "Generator", s: Settings, hooks: Hooks,
+                 timings: dict[str, float], t0: float, common: dict, scored: Sequence[ScoredSentence]) -> Answer:
+    """The model reads the passages and names the short answer and its passage (rag/answer/reader.py);
+    the answer is that passage's sentence, quoted with the short answer marked. A reply no passage
+    sentence holds is not shown: the extractive answer is, and the notice says why."""
+    budget = getattr(gen, "prompt_budget", lambda: None)() or DEFAULT_BUDGET
+    prompt, n_used, n_tokens = reader_prompt(standalone, hits, gen, scored, as_of=s.as_of or today(), budget=budget)
+    used = hits[:n_used]
+    if hooks.on_prompt is not None:
+        hooks.on_prompt(prompt)
+    result = gen.generate(prompt, max_tokens=READ_MAX_TOKENS, on_token=hooks.on_draft, stop=["\n"])
+    timings.update(prompt_tokens=n_tokens, completion_tokens=result.completion_tokens,
+                   ttft_ms=round((result.time_to_first_token_s or 0.0) * 1000, 1),
+                   generation_ms=round(result.total_s * 1000, 1), tokens_per_s=round(result.tokens_per_s, 2),
+                   passages_dropped=len(hits) - n_used)
+    reading = parse_reading(result.text, n_used)
+    base = dict(mode="llm", device=gen.device, prompt=prompt, model=gen.name, model_reply=result.text.strip(),
+                **common)
+    if reading.short is None:
+        return _fallback(standalone, hits, scored, timings, t0, base, NOT_FOUND_NOTICE, (), ())
+    located = locate(reading, used, standalone, scored)
+    if located is None:
+        left = LeftOut(sentence=reading.short, cited=(reading.passage,) if reading.passage else (), support=0.0,
+                       reason="no passage sentence holds the model's answer")
+        return _fallback(standalone, hits, scored, timings, t0, base, FALLBACK_NOTICE, (left,), ())
+    check = quoted_answer(located, used)
+    base["sources"] = _sources(used)
+    timings["total_ms"] = _ms(t0)
+    return Answer(answer=check.text, citations=check.citations, abstained=False, timings=timings,
+                  invalid_citations=check.invalid, unsupported_sentences=check.unsupported + check.uncited,
+                  **base)  # type: ignore[arg-type]
 
 
 def _verified_sentences(check: CitationCheck) -> tuple[list[tuple[str, tuple[int, ...]]], tuple[LeftOut, ...]]:

@@ -639,11 +639,12 @@ def models_list(as_json: bool = JsonOpt, debug: bool = DebugOpt) -> None:
             print(_to_json(rows))
             return
         print(f"models folder: {s.models_dir} (set RAG_MODELS_DIR to change)")
+        width = max((len(r.spec.name) for r in rows), default=16)
         for r in rows:
             spec = r.spec
             size = f"{spec.size / 1e9:.2f} GB" if spec.size else "size ?"
             state = "present" if r.present else "not downloaded"
-            print(f"  {spec.role:<8} {spec.name:<16} {state:<15} {size:<10} {spec.source}  {spec.note}")
+            print(f"  {spec.role:<8} {spec.name:<{width}} {state:<15} {size:<10} {spec.source}  {spec.note}")
 
     _run(debug, body)
 

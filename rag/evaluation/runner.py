@@ -102,6 +102,7 @@ def _question_row(q: Question, answer: Answer, scores: dict[str, Any], wall_ms: 
                        "also_in": list(s.also_in), "title": s.title, "text": s.text}
                       for s in answer.sources],
         "prompt": answer.prompt,
+        "model_reply": answer.model_reply,
         "answer": answer.answer,
         "abstained": answer.abstained,
         "mode": answer.mode,

@@ -36,7 +36,7 @@ def _n_of(answer, doc_id):
 def test_the_models_unverified_draft_is_never_streamed(index):
     gen = ScriptedGenerator(["The summit took place in June 2022 in Oslo [1]. It was sunny [2]."])
     streamed, drafted = [], []
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append, on_draft=drafted.append))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append, on_draft=drafted.append))
     assert "Oslo" in "".join(drafted), "the raw tokens go to on_draft (progress, Ctrl-C)"
     assert "Oslo" not in "".join(streamed) and "".join(streamed) == a.answer and a.fallback
 
@@ -46,7 +46,7 @@ def test_llm_answer_with_valid_citation_is_checked_and_quoted(index):
     n = next(i for i, h in enumerate(hits, 1) if "To Lam" in h.text)
     gen = ScriptedGenerator([f"Vietnamese President To Lam welcomed Putin in Hanoi on Thursday [{n}]."])
     streamed = []
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append))
     assert not a.abstained and a.mode == "llm" and a.device == "cpu"
     assert "To Lam" in "".join(streamed)
     # The model cited passage n; the answer numbers its one source [1] and keeps which passage it is.
@@ -67,7 +67,7 @@ def test_invalid_marker_is_removed_and_unsupported_sentence_flagged(index):
     n = next(i for i, h in enumerate(hits, 1) if "To Lam" in h.text)
     out = (f"To Lam welcomed Putin in Hanoi [{n}]. Putin also rode a submarine to Tokyo [{n}]. "
            "Trade tripled last year [9].")
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator([out])))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=ScriptedGenerator([out])))
     assert a.invalid_citations == (9,)
     assert "[9]" not in a.answer
     assert any("submarine" in s for s in a.unsupported_sentences)
@@ -80,7 +80,7 @@ def test_invalid_marker_is_removed_and_unsupported_sentence_flagged(index):
 
 def test_answer_with_no_verified_sentence_falls_back_to_extractive(index):
     out = "The summit took place in June 2022 in Oslo [1]. It was sunny [2]."
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator([out])))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=ScriptedGenerator([out])))
     assert a.fallback and not a.abstained and "could not be verified" in (a.notice or "")
     assert "Oslo" not in a.answer and "To Lam" in a.answer
     assert {lo.sentence for lo in a.left_out} == {"The summit took place in June 2022 in Oslo.", "It was sunny."}
@@ -102,14 +102,14 @@ def test_a_claim_with_a_date_the_passage_lacks_is_not_supported():
 
 def test_model_saying_not_found_falls_back_when_the_articles_answer(index):
     # The abstention check found an answering sentence; a weak model's NOT FOUND must not override it.
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator(["NOT FOUND"])))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=ScriptedGenerator(["NOT FOUND"])))
     assert not a.abstained and a.fallback and a.answer != NOT_FOUND and "To Lam" in a.answer
     assert "found no answer" in (a.notice or "")
 
 
 def test_unanswerable_question_abstains_without_calling_the_llm(index):
     gen = ScriptedGenerator([])  # would raise IndexError if called
-    a = ask("Which city will host the next BRICS summit?", Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=gen))
+    a = ask("Which city will host the next BRICS summit?", Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=gen))
     assert a.abstained and a.answer == NOT_FOUND and gen.prompts == []
     assert "BRICS" in (a.notice or "")
 
@@ -117,7 +117,7 @@ def test_unanswerable_question_abstains_without_calling_the_llm(index):
 def test_a_count_question_the_articles_only_touch_abstains_and_says_what_is_missing(index):
     # The articles say "several documents will be signed": on topic, but no number of them.
     gen = ScriptedGenerator([])  # would raise IndexError if called
-    a = ask("How many bilateral documents did Russia and Vietnam sign?", Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=gen))
+    a = ask("How many bilateral documents did Russia and Vietnam sign?", Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=gen))
     assert a.abstained and a.answer == NOT_FOUND and gen.prompts == []
     assert "give no number" in (a.notice or "")
     b = ask("How long did Putin stay in Vietnam?", Settings.from_env(mode="extractive"), index=index)
@@ -126,7 +126,7 @@ def test_a_count_question_the_articles_only_touch_abstains_and_says_what_is_miss
 
 def test_weakest_passages_are_dropped_when_the_context_is_small(index):
     gen = ScriptedGenerator(["NOT FOUND"], context=900)
-    a = ask(Q, Settings.from_env(k=5, mode="llm"), index=index, hooks=Hooks(generator=gen))
+    a = ask(Q, Settings.from_env(k=5, mode="llm", style="free"), index=index, hooks=Hooks(generator=gen))
     assert a.timings["passages_dropped"] >= 1
     assert Q in gen.prompts[0], "the question is never dropped"
     assert gen.prompts[0].count("<passage n=") == 5 - a.timings["passages_dropped"]
@@ -205,7 +205,7 @@ def test_every_answerable_question_has_a_gold_source_in_the_top_5(seed_index):
 def test_an_answer_that_only_restates_the_question_falls_back(index):
     hits = index.search(Q, k=5)
     n = next(i for i, h in enumerate(hits, 1) if "To Lam" in h.text)
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"Putin was welcomed in Hanoi [{n}]."])))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"Putin was welcomed in Hanoi [{n}]."])))
     assert a.fallback and "To Lam" in a.answer
     assert [lo.reason for lo in a.left_out] == ["only restates the question"]
 

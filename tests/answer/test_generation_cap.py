@@ -45,10 +45,10 @@ def test_a_sentence_cut_at_the_cap_is_left_out_even_when_supported(index) -> Non
     whole = f"Vietnamese President To Lam welcomed Putin in Hanoi [{n}]."
     cut = _at_cap("Vietnamese President To Lam welcomed Putin in Hanoi on Thursday and pledged to further "
                   "strengthen ties, which he said would improve peace")
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"{cut} [{n}]."])))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"{cut} [{n}]."])))
     assert a.fallback and any(lo.reason == "cut off at the sentence length limit" for lo in a.left_out)
     assert cut.strip() not in a.answer
-    b = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"{whole} {cut} [{n}]."])))
+    b = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"{whole} {cut} [{n}]."])))
     assert not b.fallback and "To Lam welcomed Putin in Hanoi" in b.answer and cut.strip() not in b.answer
     # With style "copy" the sentences are the passage's own: no cap applies.
     c = ask(Q, Settings.from_env(mode="llm", style="copy"), index=index, hooks=Hooks(generator=ScriptedGenerator([whole])))
@@ -68,5 +68,5 @@ def test_ends_mid_clause() -> None:
 def test_a_sentence_that_stops_mid_clause_is_left_out(index) -> None:
     hits = index.search(Q, k=5)
     n = next(i for i, h in enumerate(hits, 1) if "To Lam" in h.text)
-    a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"To Lam welcomed Putin in Hanoi on Thursday and [{n}]."])))
+    a = ask(Q, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=ScriptedGenerator([f"To Lam welcomed Putin in Hanoi on Thursday and [{n}]."])))
     assert a.fallback and [lo.reason for lo in a.left_out] == ["unfinished: ends mid-clause"]

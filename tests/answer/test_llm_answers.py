@@ -4,7 +4,7 @@ windows the prompt is made of, and the compact "left out" line."""
 from __future__ import annotations
 
 from rag.answer.conversation import rewrite_is_faithful
-from rag.answer.pipeline import passage_windows
+from rag.answer.reader import passage_windows
 from rag.cli.render import Style, answer_footer
 from rag.types import Answer, Hit, LeftOut
 

@@ -82,7 +82,7 @@ def test_grammar_bounds_the_real_models_output(gen: LlamaGenerator) -> None:
 
 def test_real_answer_is_verified_streamed_and_short(gen: LlamaGenerator, index) -> None:
     streamed: list[str] = []
-    a = ask(Q, Settings.from_env(k=5, mode="llm"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append))
+    a = ask(Q, Settings.from_env(k=5, mode="llm", style="free"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append))
     assert a.mode == "llm" and a.model == "SmolLM2-135M-Instruct.Q4_1"
     assert "".join(streamed) == a.answer, "only the checked answer is streamed, never the model's draft"
     _assert_clean(a)
@@ -111,13 +111,13 @@ def test_follow_up_rewrite_is_faithful_or_rule_based(gen: LlamaGenerator, index)
 
     conv = Conversation()
     q1 = "Which Vietnamese president welcomed Putin in Hanoi?"
-    first = ask(q1, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=gen))
+    first = ask(q1, Settings.from_env(mode="llm", style="free"), index=index, hooks=Hooks(generator=gen))
     _assert_clean(first)
     conv.add(q1, first)
     q2 = "Who did Putin meet there?"
     standalone = conv.standalone(q2, gen)
     assert standalone == rewrite_follow_up(q2, q1) or rewrite_is_faithful(q2, standalone, conv.turns)
-    a = ask(q2, Settings.from_env(mode="llm"), index=index, conversation=conv, hooks=Hooks(generator=gen))
+    a = ask(q2, Settings.from_env(mode="llm", style="free"), index=index, conversation=conv, hooks=Hooks(generator=gen))
     assert a.answer != NOT_FOUND
     _assert_clean(a)
 
@@ -126,7 +126,7 @@ def test_follow_up_about_the_americans_is_not_a_false_dont_say(gen: LlamaGenerat
     conv = Conversation()
     q1 = "Which Vietnamese president welcomed Putin in Hanoi?"
     conv.add(q1, ask(q1, Settings.from_env(mode="extractive"), index=index))
-    a = ask("And what did the Americans think of it?", Settings.from_env(mode="llm"), index=index, conversation=conv, hooks=Hooks(generator=gen))
+    a = ask("And what did the Americans think of it?", Settings.from_env(mode="llm", style="free"), index=index, conversation=conv, hooks=Hooks(generator=gen))
     assert a.answer != NOT_FOUND
 
 
@@ -151,7 +151,7 @@ def test_hostile_articles_are_neither_obeyed_nor_break_the_format(gen: LlamaGene
     idx = open_index(tmp_path / "index", embedder=minilm)
     try:
         for q in ("When did Putin arrive in Hanoi?", "How long did Putin's visit to Hanoi last?"):
-            a = ask(q, Settings.from_env(k=5, mode="llm"), index=idx, hooks=Hooks(generator=gen))
+            a = ask(q, Settings.from_env(k=5, mode="llm", style="free"), index=idx, hooks=Hooks(generator=gen))
             assert any(s.doc_id in HOSTILE for s in a.sources), "the hostile articles are retrieved"
             assert "PWNED" not in a.answer and "<|im_" not in a.answer
             _assert_clean(a)
