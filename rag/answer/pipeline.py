@@ -402,9 +402,10 @@ def _read_answer(standalone: str, hits: list[Hit], gen: "Generator", s: Settings
                        reason="no passage sentence holds the model's answer")
         return _fallback(standalone, hits, scored, timings, t0, base, FALLBACK_NOTICE, (left,), ())
     check = quoted_answer(located, used)
+    text, citations = number_by_citation(check.text, check.citations)
     base["sources"] = _sources(used)
     timings["total_ms"] = _ms(t0)
-    return Answer(answer=check.text, citations=check.citations, abstained=False, timings=timings,
+    return Answer(answer=text, citations=citations, abstained=False, timings=timings,
                   invalid_citations=check.invalid, unsupported_sentences=check.unsupported + check.uncited,
                   **base)  # type: ignore[arg-type]
 

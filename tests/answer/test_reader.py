@@ -75,7 +75,7 @@ def test_quoted_answer_is_the_sentence_with_the_short_answer_marked() -> None:
     assert loc is not None
     check = quoted_answer(loc, hits)
     assert check.text == "Prince George will attend **Eton College** from September. [1]"
-    assert len(check.citations) == 1 and check.citations[0].supported and check.citations[0].n == 1
+    assert len(check.citations) == 1 and check.citations[0].supported and check.citations[0].passage == 1
 
 
 def test_the_prompt_has_no_answer_to_copy_and_shows_dates() -> None:
@@ -99,8 +99,8 @@ def test_a_reading_is_answered_with_the_passage_sentence(index) -> None:
     streamed: list[str] = []
     a = ask(Q, Settings.from_env(mode="llm"), index=index, hooks=Hooks(generator=gen, on_token=streamed.append))
     assert not a.abstained and not a.fallback and a.mode == "llm" and a.model_reply == f"To Lam [{n}]"
-    assert "**To Lam**" in a.answer and a.answer.endswith(f"[{n}]") and "".join(streamed) == a.answer
-    assert len(a.citations) == 1 and a.citations[0].supported
+    assert "**To Lam**" in a.answer and a.answer.endswith("[1]") and "".join(streamed) == a.answer
+    assert len(a.citations) == 1 and a.citations[0].supported and a.citations[0].passage == n
     c = a.citations[0]
     assert index.reader.document_text(c.doc_id)[c.quote_start:c.quote_end] == c.quote
     assert gen.grammars == [None], "the reader's one-line reply needs no grammar"
