@@ -1,22 +1,26 @@
 """Time in questions: the date a question is asked from (`as_of`), and the publication-date range
-its own wording implies ("this week", "last year", "before 2020").
+its own wording implies ("this week", "recently", "last year", "in 2024", "before 2020").
 
 News questions are about time: a search returns pages from many years, and "which leader visited
 this week" means the week before the question was asked. `question_window` turns such wording into
-a `DateFilter` relative to `as_of`. The window is a preference, not a rule: documents without a
-known date stay in, and when nothing is left inside it the caller searches without it. A question
-asked on a date can never be about an article published after it, so `as_of` alone bounds the range
-from above. Deliberate simplification: only English phrases, and a "week" is the seven days up to
-`as_of`, not a calendar week.
+a window relative to `as_of`; `time_window` makes it ranking evidence (`QuestionTime.prior`, a
+`DatePrior`): passages published inside the window, or close to it, rank higher, more strongly when
+the question's wording names a time than when only the day it is asked is known, and older ones stay
+reachable when nothing recent answers. The one rule: a question asked on a date can never be about
+an article published after it, so `as_of` bounds the range from above (`QuestionTime.ceiling`).
+Documents without a known date are never dropped; they gain no date bonus. Deliberate
+simplification: only English phrases, and a "week" is the seven days up to `as_of`, not a calendar
+week.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from rag.errors import InputError
-from rag.retrieval import DateFilter
+from rag.retrieval import DateFilter, DatePrior
 
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
            "october", "november", "december")
@@ -31,10 +35,12 @@ _RELATIVE: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p, re.IGN
     (r"\blast week\b", 14),
     (r"\b(this|the past|past) month\b", 31),
     (r"\blast month\b", 62),
+    (r"\b(recently|lately|in recent (?:days|weeks))\b", 31),
 ))
 _THIS_YEAR = re.compile(r"\b(this|the past|past) year\b", re.IGNORECASE)
 _LAST_YEAR = re.compile(r"\blast year\b", re.IGNORECASE)
 _BEFORE = re.compile(rf"\b(?:before|prior to|until)\s+(?:({_MONTH})\s+)?((?:19|20)\d\d)\b", re.IGNORECASE)
+_IN = re.compile(rf"\b(?:in|during)\s+(?:({_MONTH})\s+)?((?:19|20)\d\d)\b", re.IGNORECASE)
 _AFTER = re.compile(rf"\b(after|since)\s+(?:({_MONTH})\s+)?((?:19|20)\d\d)\b", re.IGNORECASE)
 
 
@@ -66,6 +72,15 @@ def question_window(question: str, as_of: str) -> DateFilter:
             since = dt.date(day.year, 1, 1)
         elif _LAST_YEAR.search(question):
             since = dt.date(day.year - 1, 1, 1)  # reports on last year may be published this year
+    m = _IN.search(question)
+    if m and since is None and not _BEFORE.search(question) and not _AFTER.search(question):
+        year = int(m.group(2))
+        month = _MONTHS.index(m.group(1).lower()) + 1 if m.group(1) else None
+        first = dt.date(year, month or 1, 1)
+        last = (dt.date(year + (month == 12), month % 12 + 1, 1) if month else dt.date(year + 1, 1, 1)) \
+            - dt.timedelta(days=1)
+        if first <= day:
+            since, until = first, min(until, last)
     m = _BEFORE.search(question)
     if m:
         month = _MONTHS.index(m.group(1).lower()) + 1 if m.group(1) else 1
@@ -83,3 +98,64 @@ def question_window(question: str, as_of: str) -> DateFilter:
     if since is not None and since > until:
         since = None  # contradictory wording: keep only the upper bound
     return DateFilter(since=since.isoformat() if since else None, until=until.isoformat(), keep_undated=True)
+
+
+@dataclass(frozen=True)
+class DateEvidence:
+    """How much a passage's publication date counts in its ranking (`DatePrior`): `worded_*` when
+    the question's wording names a time ("this week", "in 2024"), `plain_*` when only the day it is
+    asked is known (then closeness to that day counts). A weight is added to the fused retrieval
+    score (0..1); the half-life is in days outside the window. Fitted on the RealTime QA dev weeks
+    (ids before 20251114) by benchmarks/bench_date_prior.py; held-out figures in
+    benchmarks/RESULTS-dates.md."""
+
+    worded_weight: float = 0.3
+    worded_half_life: float = 14.0
+    plain_weight: float = 0.1
+    plain_half_life: float = 180.0
+
+
+DATE_EVIDENCE = DateEvidence()
+
+
+@dataclass(frozen=True)
+class QuestionTime:
+    """When a question is asked and what time its wording points to. `as_of` is the day it is asked
+    (today when none was given); `window` the publication dates its wording names (inactive when
+    it names none); `bounded`: no document published after `as_of` may be used (an as-of date was
+    given, or the wording is relative to today)."""
+
+    as_of: str
+    window: DateFilter
+    bounded: bool
+
+    @property
+    def worded(self) -> bool:
+        return self.window.active
+
+    def ceiling(self, asked: DateFilter) -> DateFilter:
+        """The user's range (a rule) narrowed to "not after as_of" when bounded. Undated documents
+        stay in unless the user gave a range."""
+        if not self.bounded:
+            return asked
+        until = min(filter(None, (asked.until, self.as_of)))
+        if asked.since and asked.since > until:
+            return asked
+        return DateFilter(since=asked.since, until=until, keep_undated=not asked.active)
+
+    def prior(self, evidence: DateEvidence | None = None) -> DatePrior:
+        evidence = DATE_EVIDENCE if evidence is None else evidence
+        if self.worded:
+            return DatePrior(since=self.window.since, until=self.window.until, weight=evidence.worded_weight,
+                             half_life_days=evidence.worded_half_life)
+        return DatePrior(since=self.as_of, until=self.as_of, weight=evidence.plain_weight,
+                         half_life_days=evidence.plain_half_life)
+
+
+def time_window(question: str, as_of: str | None) -> QuestionTime:
+    """The question's time, asked on `as_of` (else today)."""
+    day = as_of or today()
+    w = question_window(question, day)
+    worded = w.since is not None or w.until != day
+    window = DateFilter(since=w.since, until=w.until, keep_undated=True) if worded else DateFilter()
+    return QuestionTime(as_of=day, window=window, bounded=as_of is not None or worded)

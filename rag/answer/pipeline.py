@@ -19,13 +19,13 @@ from rag.answer import prompts
 from rag.answer.citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
                                   strip_markers)
 from rag.answer.conversation import Conversation
-from rag.answer.dates import parse_date, question_window, today
+from rag.answer.dates import QuestionTime, parse_date, time_window
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
                                    answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of)
 from rag.answer.questions import answer_type, kind_in_words, unknown_names
 from rag.config import Settings
 from rag.errors import InputError, ModelError
-from rag.retrieval import DateFilter, Index, diversified, open_index
+from rag.retrieval import DateFilter, DatePrior, Index, diversified, open_index
 from rag.types import Answer, Hit, LeftOut, Source
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,10 +75,10 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
     to `hooks.on_draft` (for a progress display, or to stop a generation), never to `on_token`.
 
     `since`/`until` (YYYY-MM-DD) keep only passages of documents published in that range.
-    `as_of` is the date the question is asked on (default: today): wording such as "this week",
-    "last year" or "before 2020" narrows the search to the matching publication dates, and no
-    document published after `as_of` is used (undated documents stay in; when nothing is left in
-    the window, the search runs without it).
+    `as_of` is the date the question is asked on (default: today): passages published close before
+    it rank higher, more strongly when the question's wording names a time ("this week", "last
+    year", "in 2024"); older ones stay reachable (rag/answer/dates.py). No document published after
+    a given `as_of` is used; undated documents stay in.
     """
     s = options if options is not None else Settings.from_env()
     abstain_threshold, on_token = s.abstain_threshold, hooks.on_token
@@ -177,16 +177,16 @@ class Candidates:
     unknown: list[str]
 
 
-def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: DateFilter, window: DateFilter,
-               timings: dict[str, float] | None = None) -> Candidates:
+def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: DateFilter, window: QuestionTime,
+               timings: dict[str, float] | None = None, prior: DatePrior | None = None) -> Candidates:
     """Retrieve the answer pool (`ANSWER_POOL` passages, at most two of one article among the
-    first `k`; inside the question's time window when anything is) and score its sentences."""
+    first `k`; those published close to the question's time first, `window.prior()` unless a
+    `prior` is given) and score its sentences."""
     timings = {} if timings is None else timings
     t = time.perf_counter()
     pool = max(k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
-    hits = idx.search(question, k=pool, retrieval=retrieval, dates=_narrowed(asked, window))
-    if not hits:
-        hits = idx.search(question, k=pool, retrieval=retrieval, dates=asked)
+    hits = idx.search(question, k=pool, retrieval=retrieval, dates=window.ceiling(asked),
+                      prior=window.prior() if prior is None else prior)
     hits = diversified(hits, k)
     timings["retrieval_ms"] = _ms(t)
     t = time.perf_counter()
@@ -196,25 +196,6 @@ def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: Date
     timings["scoring_ms"] = _ms(t)
     return Candidates(hits, scored, answerability(scored, answer_type(question)),
                       unknown_names(question, idx.reader.doc_freq, publishers))
-
-
-def time_window(question: str, as_of: str | None) -> DateFilter:
-    """The publication dates the question's wording points to, asked on `as_of` (else today); no
-    window at all when the question has no time in it and no as-of date was given."""
-    window = question_window(question, as_of or today())
-    if as_of is None and window.since is None:
-        return DateFilter()  # no time in the question and no as-of date: nothing to narrow
-    return window
-
-
-def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:
-    """The user's range narrowed by the question's own window. Undated documents stay in only
-    when the user gave no range."""
-    since = max(filter(None, (asked.since, window.since)), default=None)
-    until = min(filter(None, (asked.until, window.until)), default=None)
-    if since and until and since > until:
-        return asked
-    return DateFilter(since=since, until=until, keep_undated=not asked.active)
 
 
 def _abstain_notice(unknown: Sequence[str], notice: str | None, missing: str | None = None) -> str | None:
