@@ -6,7 +6,8 @@ Run it on dev splits only; report with `rag eval` on the held-out split. For eac
 grid (weight and half-life when the question's wording names a time, weight and half-life when only
 the day it is asked is known) it answers every question of the split extractively, exactly as
 `rag eval` does (`ask` with the question's `as_of`), and prints gold page in the top k, gold-answer
-containment and false abstention. The chosen point maximises containment + hit@k - 2 x false
+containment and false abstention. The grid is searched in two steps (worded questions first, with
+no plain prior; then the plain prior at the chosen worded point), each a command line. The chosen point maximises containment + hit@k - 2 x false
 abstention (a false "the articles don't say" costs more than a wrong answer: the user asked a
 question the articles answer); ties go to the smaller weights (the closest to no prior).
 """
@@ -50,33 +51,38 @@ def main() -> None:
     ap.add_argument("--ids-before")
     ap.add_argument("--ids-from")
     ap.add_argument("-k", type=int, default=5)
-    ap.add_argument("--worded-weights", default="0,0.1,0.2,0.3,0.5,0.8")
-    ap.add_argument("--worded-half-lives", default="7,14,30,90")
-    ap.add_argument("--plain-weights", default="0,0.05,0.1,0.2")
-    ap.add_argument("--plain-half-lives", default="30,180,730")
+    ap.add_argument("--worded-weights", default="0,0.15,0.3,0.6,1")
+    ap.add_argument("--worded-half-lives", default="7,30")
+    ap.add_argument("--worded-ranks", default="0,0.5,1,2")
+    ap.add_argument("--plain-weights", default="0")
+    ap.add_argument("--plain-half-lives", default="180")
+    ap.add_argument("--plain-ranks", default="0")
     args = ap.parse_args()
     qs = select_questions(load_questions(args.questions), ids_before=args.ids_before, ids_from=args.ids_from)
     floats = lambda text: [float(x) for x in text.split(",")]  # noqa: E731
     grid = list(itertools.product(floats(args.worded_weights), floats(args.worded_half_lives),
-                                  floats(args.plain_weights), floats(args.plain_half_lives)))
+                                  floats(args.worded_ranks), floats(args.plain_weights),
+                                  floats(args.plain_half_lives), floats(args.plain_ranks)))
     results = []
     seen: dict[tuple, dict[str, float]] = {}
     with open_index(args.index_dir) as idx:
-        for ww, wh, pw, ph in grid:
-            # A zero weight makes its half-life irrelevant: measure that point once.
-            key = (ww, wh if ww else 0, pw, ph if pw else 0)
+        for ww, wh, wr, pw, ph, pr in grid:
+            # Zero weights make the half-life irrelevant: measure that point once.
+            key = (ww, wh if ww or wr else 0, wr, pw, ph if pw or pr else 0, pr)
             if key not in seen:
-                dates.DATE_EVIDENCE = dates.DateEvidence(worded_weight=ww, worded_half_life=wh,
-                                                         plain_weight=pw, plain_half_life=ph)
+                dates.DATE_EVIDENCE = dates.DateEvidence(worded_weight=ww, worded_half_life=wh, worded_rank=wr,
+                                                         plain_weight=pw, plain_half_life=ph, plain_rank=pr)
                 seen[key] = measure(idx, qs, args.k)
                 r = seen[key]
-                print(f"worded {ww:4.2f}/{wh:5.0f}d  plain {pw:4.2f}/{ph:5.0f}d  hit@{args.k} {r['hit']:.3f}  "
-                      f"contains {r['contains']:.3f}  false-abst {r['false_abstention']:.3f}", flush=True)
+                print(f"worded {ww:4.2f}/{wh:5.0f}d rank {wr:4.2f}  plain {pw:4.2f}/{ph:5.0f}d rank {pr:4.2f}  "
+                      f"hit@{args.k} {r['hit']:.3f}  contains {r['contains']:.3f}  "
+                      f"false-abst {r['false_abstention']:.3f}", flush=True)
             results.append((key, seen[key]))
     objective = lambda r: r["contains"] + r["hit"] - 2 * r["false_abstention"]  # noqa: E731
-    best = max(results, key=lambda kr: (round(objective(kr[1]), 9), -kr[0][0], -kr[0][2]))
-    (ww, wh, pw, ph), r = best
-    print(f"\nchosen: worded_weight={ww} worded_half_life={wh} plain_weight={pw} plain_half_life={ph}: "
+    best = max(results, key=lambda kr: (round(objective(kr[1]), 9), -kr[0][0] - kr[0][2] - kr[0][3] - kr[0][5]))
+    (ww, wh, wr, pw, ph, pr), r = best
+    print(f"\nchosen: worded_weight={ww} worded_half_life={wh} worded_rank={wr} plain_weight={pw} "
+          f"plain_half_life={ph} plain_rank={pr}: "
           f"hit@{args.k} {r['hit']:.3f} contains {r['contains']:.3f} false abstention {r['false_abstention']:.3f} "
           f"(n={r['n']})")
 

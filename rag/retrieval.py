@@ -89,11 +89,15 @@ class DatePrior:
             return float((day - datetime.date.fromisoformat(self.until)).days)
         return 0.0
 
-    def bonus(self, date: str | None) -> float:
-        days = self.days_outside(date) if self.active else None
+    def closeness(self, date: str | None) -> float:
+        """1 inside the window, halving per half-life outside it; 0 for no date or no window."""
+        days = self.days_outside(date) if self.since is not None or self.until is not None else None
         if days is None:
             return 0.0
-        return self.weight * 0.5 ** (days / max(self.half_life_days, 1e-9))
+        return 0.5 ** (days / max(self.half_life_days, 1e-9))
+
+    def bonus(self, date: str | None) -> float:
+        return self.weight * self.closeness(date) if self.active else 0.0
 
 
 def _is_iso_date(text: str) -> bool:

@@ -31,6 +31,7 @@ _RELATIVE: tuple[tuple[re.Pattern[str], int], ...] = tuple((re.compile(p, re.IGN
     (r"\b(today|tonight|this morning|this afternoon|this evening)\b", 1),
     (r"\byesterday\b", 2),
     (r"\b(this|past|last few|the last few) days?\b|\bthis weekend\b", 7),
+    (r"\b(?:on|last|this past)\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", 7),
     (r"\b(this|the past|past) week\b", 7),
     (r"\blast week\b", 14),
     (r"\b(this|the past|past) month\b", 31),
@@ -113,6 +114,10 @@ class DateEvidence:
     worded_half_life: float = 14.0
     plain_weight: float = 0.1
     plain_half_life: float = 180.0
+    # Which sentence answers (`extractive.Scorer` rank): multiplied by 1 + rank * closeness, the
+    # closeness being the prior's bonus over its weight (1 inside the window, halving per half-life).
+    worded_rank: float = 1.0
+    plain_rank: float = 0.0
 
 
 DATE_EVIDENCE = DateEvidence()
@@ -143,6 +148,10 @@ class QuestionTime:
             return asked
         return DateFilter(since=asked.since, until=until, keep_undated=not asked.active)
 
+    def rank_weight(self, evidence: DateEvidence | None = None) -> float:
+        evidence = DATE_EVIDENCE if evidence is None else evidence
+        return evidence.worded_rank if self.worded else evidence.plain_rank
+
     def prior(self, evidence: DateEvidence | None = None) -> DatePrior:
         evidence = DATE_EVIDENCE if evidence is None else evidence
         if self.worded:
@@ -159,3 +168,76 @@ def time_window(question: str, as_of: str | None) -> QuestionTime:
     worded = w.since is not None or w.until != day
     window = DateFilter(since=w.since, until=w.until, keep_undated=True) if worded else DateFilter()
     return QuestionTime(as_of=day, window=window, bounded=as_of is not None or worded)
+
+
+# -- relative dates inside an article: "on Tuesday", "last week" mean dates once its date is known --
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_LEADS = {"on", "last", "by", "since", "until", "early", "late", "next", "this", "that", "from", "through",
+          "and", "or", "but", "before", "after", "past"}
+_IN_TEXT = re.compile(
+    r"\b(?:(?P<lead>on|last|next|this past|early|late)\s+)?(?P<weekday>" + "|".join(w.title() for w in _WEEKDAYS) +
+    r")\b(?!,?\s+(?:" + _MONTH.title() + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b)(?!,?\s+\d)"
+    r"|\b(?P<day>yesterday|today|tonight|this morning|this afternoon|this evening|earlier today)\b"
+    r"|\b(?P<rel>last|this|next|earlier this|later this)\s+(?P<unit>week|month|year)\b", re.IGNORECASE)
+_DAY_OFFSET = {"yesterday": -1}
+
+
+@dataclass(frozen=True)
+class RelativeDate:
+    """Words of an article that name a time relative to its publication ("on Tuesday"), and the
+    calendar date or period they mean ("Tuesday, 2025-11-18", "the week of 2025-11-10")."""
+
+    words: str
+    means: str
+    start: int
+    end: int
+
+
+def relative_dates(text: str, published: str | None) -> list[RelativeDate]:
+    """The relative time expressions of `text`, an article published on `published` (YYYY-MM-DD),
+    with what they mean. None when the article's date is unknown or not a date. A weekday means
+    the last such day on or before publication ("last Tuesday": strictly before; "next Tuesday":
+    the first after); a weekday that is part of a name ("Super Tuesday", "Black Friday") or
+    followed by a date ("Tuesday, Nov. 18") is left alone. A week is Monday to Sunday."""
+    if not published:
+        return []
+    try:
+        pub = dt.date.fromisoformat(published[:10])
+    except ValueError:
+        return []
+    out: list[RelativeDate] = []
+    for m in _IN_TEXT.finditer(text):
+        means: str | None = None
+        if m.group("weekday"):
+            before = re.search(r"(\w+)\W*$", text[:m.start()])
+            if not m.group("lead") and before and before.group(1)[:1].isupper() \
+                    and before.group(1).lower() not in _LEADS:
+                continue  # part of a name: "Super Tuesday", "Black Friday"
+            if not m.group("weekday")[:1].isupper():
+                continue  # "a tuesday" in prose is rare; a day's name is written capitalised
+            target = _WEEKDAYS.index(m.group("weekday").lower())
+            lead = (m.group("lead") or "").lower()
+            if lead == "next":
+                day = pub + dt.timedelta(days=(target - pub.weekday() - 1) % 7 + 1)
+            else:
+                back = (pub.weekday() - target) % 7
+                if lead in ("last", "this past") and back == 0:
+                    back = 7
+                day = pub - dt.timedelta(days=back)
+            means = f"{_WEEKDAYS[target].title()}, {day.isoformat()}"
+        elif m.group("day"):
+            word = m.group("day").lower()
+            means = (pub + dt.timedelta(days=_DAY_OFFSET.get(word, 0))).isoformat()
+        else:
+            rel, unit = m.group("rel").lower(), m.group("unit").lower()
+            step = -1 if rel == "last" else 1 if rel == "next" else 0
+            if unit == "week":
+                monday = pub - dt.timedelta(days=pub.weekday()) + dt.timedelta(weeks=step)
+                means = f"the week of {monday.isoformat()}"
+            elif unit == "month":
+                index = pub.year * 12 + pub.month - 1 + step
+                means = f"{_MONTHS[index % 12].title()} {index // 12}"
+            else:
+                means = str(pub.year + step)
+        out.append(RelativeDate(words=m.group(0), means=means, start=m.start(), end=m.end()))
+    return out

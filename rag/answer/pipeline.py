@@ -12,14 +12,14 @@ sentences are quoted verbatim with their citations.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from rag.answer import prompts
 from rag.answer.citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
                                   strip_markers)
 from rag.answer.conversation import Conversation
-from rag.answer.dates import QuestionTime, parse_date, time_window
+from rag.answer.dates import QuestionTime, parse_date, relative_dates, time_window
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
                                    answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of)
 from rag.answer.questions import answer_type, kind_in_words, unknown_names
@@ -140,15 +140,16 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
             if on_token:
                 on_token(check.text)
             timings["total_ms"] = _ms(t0)
-            return Answer(answer=check.text, citations=check.citations, abstained=False, mode="extractive",
-                          device="none", timings=timings, invalid_citations=check.invalid,
-                          unsupported_sentences=check.unsupported + check.uncited,
-                          **common)  # type: ignore[arg-type]
+            return with_dates(Answer(answer=check.text, citations=check.citations, abstained=False, mode="extractive",
+                                     device="none", timings=timings, invalid_citations=check.invalid,
+                                     unsupported_sentences=check.unsupported + check.uncited,
+                                     **common), standalone, window)  # type: ignore[arg-type]
 
         assert gen is not None
         # The model reads the k passages asked for (its prompt budget is sized for them).
         hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
-        answer = _llm_answer(question, standalone, hits, gen, s, idx, hooks, timings, t0, common, scored)
+        answer = with_dates(_llm_answer(question, standalone, hits, gen, s, idx, hooks, timings, t0, common, scored),
+                            standalone, window)
         if on_token:
             on_token(answer.answer)  # only now: the checked text, never the model's draft
         return answer
@@ -185,17 +186,58 @@ def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: Date
     timings = {} if timings is None else timings
     t = time.perf_counter()
     pool = max(k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
-    hits = idx.search(question, k=pool, retrieval=retrieval, dates=window.ceiling(asked),
-                      prior=window.prior() if prior is None else prior)
+    prior = window.prior() if prior is None else prior
+    hits = idx.search(question, k=pool, retrieval=retrieval, dates=window.ceiling(asked), prior=prior)
     hits = diversified(hits, k)
     timings["retrieval_ms"] = _ms(t)
     t = time.perf_counter()
     idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
     publishers = idx.reader.publishers()
     scored = score_sentences(question, hits, None, idf, publishers=publishers)
+    rank_weight = window.rank_weight()
+    if rank_weight and any(h.date for h in hits):
+        # The sentence published closer to the question's time answers first (its rank only:
+        # whether anything answers stays the sentence's score).
+        close = [prior.closeness(h.date) for h in hits]
+        scored = sorted((replace(x, rank=x.rank * (1.0 + rank_weight * close[x.hit])) for x in scored),
+                        key=lambda x: (-x.rank, -x.score))
     timings["scoring_ms"] = _ms(t)
     return Candidates(hits, scored, answerability(scored, answer_type(question)),
                       unknown_names(question, idx.reader.doc_freq, publishers))
+
+
+OLD_ARTICLE_DAYS = 30  # an answer's article this far outside the question's window is named in the notice
+
+
+def with_dates(answer: Answer, question: str, when: QuestionTime) -> Answer:
+    """The answer with what its dates tell the reader, in its notice: the article it comes from
+    when that was published well outside the time the question names ("from an article of
+    2021-06-08"), and, for a question asking when, the calendar date that relative words of the
+    quoted sentences mean ("on Tuesday" in an article of 2025-11-19: Tuesday, 2025-11-18)."""
+    if answer.abstained or not answer.citations:
+        return answer
+    by_n = {src.n: src for src in answer.sources}
+    cited = [c for c in answer.citations if c.supported and c.n in by_n]
+    notes: list[str] = []
+    if when.worded:
+        prior = when.prior()
+        old = sorted({by_n[c.n].date for c in cited if (prior.days_outside(by_n[c.n].date) or 0) > OLD_ARTICLE_DAYS})
+        if old and len(old) == len({by_n[c.n].date for c in cited}):
+            span = " to ".join(x for x in (when.window.since, when.window.until) if x)
+            notes.append(f"This answer is from an article of {', '.join(old[:3])}, well outside the time the "
+                         f"question asks about ({span}).")
+    if answer_type(question) == "date":
+        seen: set[tuple[str, str]] = set()
+        for c in cited:
+            src = by_n[c.n]
+            for rd in relative_dates(strip_markers(c.sentence).replace("**", ""), src.date):
+                if (rd.words.lower(), rd.means) not in seen:
+                    seen.add((rd.words.lower(), rd.means))
+                    notes.append(f"“{rd.words}” in [{c.n}], an article of {src.date}, means {rd.means}.")
+    if not notes:
+        return answer
+    notice = " ".join(notes + ([answer.notice] if answer.notice else []))
+    return replace(answer, notice=notice)
 
 
 def _abstain_notice(unknown: Sequence[str], notice: str | None, missing: str | None = None) -> str | None:
