@@ -9,7 +9,9 @@ the day it is asked is known) it answers every question of the split extractivel
 containment and false abstention. The grid is searched in two steps (worded questions first, with
 no plain prior; then the plain prior at the chosen worded point), each a command line. The chosen point maximises containment + hit@k - 2 x false
 abstention (a false "the articles don't say" costs more than a wrong answer: the user asked a
-question the articles answer); ties go to the smaller weights (the closest to no prior).
+question the articles answer); among points equal on it, the one whose answers come from a page of
+the question's week most often (what the issue asks of "this week" questions), then the smaller
+weights (the closest to no prior).
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import rag.answer.dates as dates  # noqa: E402
 from rag.answer.pipeline import ask  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.evaluation import load_questions, select_questions  # noqa: E402
-from rag.evaluation.runner import score_answer  # noqa: E402
+from rag.evaluation.runner import answer_date, score_answer  # noqa: E402
+from rag.evaluation.runner import in_week as in_week_of  # noqa: E402
 from rag.retrieval import open_index  # noqa: E402
 
 
 def measure(idx, questions, k: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    hit = contains = false_abst = 0.0
+    hit = contains = false_abst = in_week = 0.0
     n = 0
     for q in questions:
         if not q.answerable:
@@ -40,8 +43,10 @@ def measure(idx, questions, k: int) -> dict[str, float]:  # type: ignore[no-unty
         hit += float(s[f"hit_at_{k}"] or 0)
         contains += float(s["contains_answer"] or 0)
         false_abst += float(bool(s["false_abstention"]))
+        in_week += float(bool(in_week_of(answer_date(a), q.as_of)))
         n += 1
-    return {"hit": hit / n, "contains": contains / n, "false_abstention": false_abst / n, "n": n}
+    return {"hit": hit / n, "contains": contains / n, "false_abstention": false_abst / n, "in_week": in_week / n,
+            "n": n}
 
 
 def main() -> None:
@@ -76,10 +81,11 @@ def main() -> None:
                 r = seen[key]
                 print(f"worded {ww:4.2f}/{wh:5.0f}d rank {wr:4.2f}  plain {pw:4.2f}/{ph:5.0f}d rank {pr:4.2f}  "
                       f"hit@{args.k} {r['hit']:.3f}  contains {r['contains']:.3f}  "
-                      f"false-abst {r['false_abstention']:.3f}", flush=True)
+                      f"false-abst {r['false_abstention']:.3f}  in-week {r['in_week']:.3f}", flush=True)
             results.append((key, seen[key]))
     objective = lambda r: r["contains"] + r["hit"] - 2 * r["false_abstention"]  # noqa: E731
-    best = max(results, key=lambda kr: (round(objective(kr[1]), 9), -kr[0][0] - kr[0][2] - kr[0][3] - kr[0][5]))
+    best = max(results, key=lambda kr: (round(objective(kr[1]), 9), round(kr[1]["in_week"], 9),
+                                        -kr[0][0] - kr[0][2] - kr[0][3] - kr[0][5]))
     (ww, wh, wr, pw, ph, pr), r = best
     print(f"\nchosen: worded_weight={ww} worded_half_life={wh} worded_rank={wr} plain_weight={pw} "
           f"plain_half_life={ph} plain_rank={pr}: "

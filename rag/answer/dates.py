@@ -45,6 +45,33 @@ _IN = re.compile(rf"\b(?:in|during)\s+(?:({_MONTH})\s+)?((?:19|20)\d\d)\b", re.I
 _AFTER = re.compile(rf"\b(after|since)\s+(?:({_MONTH})\s+)?((?:19|20)\d\d)\b", re.IGNORECASE)
 
 
+def without_time_words(question: str) -> str:
+    """The question without the words that name its time relative to when it is asked ("this
+    week", "recently", "on Monday"): those are date evidence (`time_window`), and as words they
+    only match other years' articles that say "this week" too. Years and month names stay (they
+    are words an article about that time holds). The question unchanged when nothing else is left."""
+    out = question
+    for pattern, _ in _RELATIVE:
+        out = pattern.sub(" ", out)
+    out = _THIS_YEAR.sub(" ", _LAST_YEAR.sub(" ", out))
+    out = re.sub(r"\s+([?.,!])", r"\1", re.sub(r"\s{2,}", " ", out)).strip()
+    return out if not asks_only_time(question) else question
+
+
+_GENERIC = re.compile(r"(?i)\b(what|which|who|when|where|how|why|happened|happening|happen|did|does|do|was|were|is|"
+                      r"are|has|have|had|the|a|an|in|on|news|new|going|went|occurred|events?|stor(?:y|ies))\b")
+
+
+def asks_only_time(question: str) -> bool:
+    """Whether the question names a time and nothing else to look for ("What happened this
+    week?"): then the date is all there is to rank by."""
+    out = question
+    for pattern, _ in _RELATIVE:
+        out = pattern.sub(" ", out)
+    out = _THIS_YEAR.sub(" ", _LAST_YEAR.sub(" ", out))
+    return out != question and not re.search(r"\w{3,}", _GENERIC.sub(" ", out))
+
+
 def parse_date(text: str, what: str = "date") -> str:
     """An ISO date (YYYY-MM-DD) checked to be a real day; InputError otherwise."""
     try:
@@ -121,6 +148,7 @@ class DateEvidence:
 
 
 DATE_EVIDENCE = DateEvidence()
+ONLY_TIME_WEIGHT = 1.0  # the fused score's whole range: the date decides, the words break ties
 
 
 @dataclass(frozen=True)
@@ -152,10 +180,13 @@ class QuestionTime:
         evidence = DATE_EVIDENCE if evidence is None else evidence
         return evidence.worded_rank if self.worded else evidence.plain_rank
 
-    def prior(self, evidence: DateEvidence | None = None) -> DatePrior:
+    def prior(self, evidence: DateEvidence | None = None, only_time: bool = False) -> DatePrior:
+        """The date evidence; `only_time`: the question names nothing but its time (`asks_only_time`),
+        so the date outweighs any words it matches."""
         evidence = DATE_EVIDENCE if evidence is None else evidence
         if self.worded:
-            return DatePrior(since=self.window.since, until=self.window.until, weight=evidence.worded_weight,
+            weight = max(evidence.worded_weight, ONLY_TIME_WEIGHT) if only_time else evidence.worded_weight
+            return DatePrior(since=self.window.since, until=self.window.until, weight=weight,
                              half_life_days=evidence.worded_half_life)
         return DatePrior(since=self.as_of, until=self.as_of, weight=evidence.plain_weight,
                          half_life_days=evidence.plain_half_life)

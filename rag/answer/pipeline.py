@@ -19,7 +19,8 @@ from rag.answer import prompts
 from rag.answer.citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
                                   strip_markers)
 from rag.answer.conversation import Conversation
-from rag.answer.dates import QuestionTime, parse_date, relative_dates, time_window
+from rag.answer.dates import (QuestionTime, asks_only_time, parse_date, relative_dates, time_window,
+                              without_time_words)
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
                                    answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of)
 from rag.answer.questions import answer_type, kind_in_words, unknown_names
@@ -123,7 +124,7 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
         if abstain_threshold is None and standalone != question.strip():
             # A follow-up the conversation rewrote continues a topic the articles already answered.
             threshold = SCORER.follow_up_abstain
-        if best < threshold:
+        if best < threshold and not found.time_only:
             timings["total_ms"] = _ms(t0)
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
                           mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
@@ -176,6 +177,9 @@ class Candidates:
     scored: list[ScoredSentence]
     answerability: float
     unknown: list[str]
+    # The question asks only what happened in a time ("What happened this week?") and the pool
+    # holds a passage published in it: that passage answers, whatever its words.
+    time_only: bool = False
 
 
 def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: DateFilter, window: QuestionTime,
@@ -186,8 +190,10 @@ def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: Date
     timings = {} if timings is None else timings
     t = time.perf_counter()
     pool = max(k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
-    prior = window.prior() if prior is None else prior
-    hits = idx.search(question, k=pool, retrieval=retrieval, dates=window.ceiling(asked), prior=prior)
+    only_time = window.worded and asks_only_time(question)
+    prior = window.prior(only_time=only_time) if prior is None else prior
+    query = without_time_words(question) if STRIP_TIME_WORDS else question
+    hits = idx.search(query, k=pool, retrieval=retrieval, dates=window.ceiling(asked), prior=prior)
     hits = diversified(hits, k)
     timings["retrieval_ms"] = _ms(t)
     t = time.perf_counter()
@@ -201,11 +207,18 @@ def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: Date
         close = [prior.closeness(h.date) for h in hits]
         scored = sorted((replace(x, rank=x.rank * (1.0 + rank_weight * close[x.hit])) for x in scored),
                         key=lambda x: (-x.rank, -x.score))
+    time_only = only_time and any(window.window.admits(h.date) for h in hits)
+    if time_only:
+        # Nothing to match but the time: the news of that time answers, its leads first (news
+        # states what happened first), in the order retrieval ranked their passages.
+        inside = [window.window.admits(h.date) for h in hits]
+        scored = sorted(scored, key=lambda x: (not inside[x.hit], -x.lead, x.hit, x.start))
     timings["scoring_ms"] = _ms(t)
     return Candidates(hits, scored, answerability(scored, answer_type(question)),
-                      unknown_names(question, idx.reader.doc_freq, publishers))
+                      unknown_names(question, idx.reader.doc_freq, publishers), time_only=time_only)
 
 
+STRIP_TIME_WORDS = True
 OLD_ARTICLE_DAYS = 30  # an answer's article this far outside the question's window is named in the notice
 
 
