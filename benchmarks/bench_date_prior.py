@@ -3,12 +3,13 @@
     python benchmarks/bench_date_prior.py INDEX_DIR QUESTIONS.jsonl --ids-before 20251114
 
 Run it on dev splits only; report with `rag eval` on the held-out split. For each point of a small
-grid (weight and half-life when the question's wording names a time, weight and half-life when only
-the day it is asked is known) it answers every question of the split extractively, exactly as
-`rag eval` does (`ask` with the question's `as_of`), and prints gold page in the top k, gold-answer
-containment and false abstention. The grid is searched in two steps (worded questions first, with
-no plain prior; then the plain prior at the chosen worded point), each a command line. The chosen point maximises containment + hit@k - 2 x false
-abstention (a false "the articles don't say" costs more than a wrong answer: the user asked a
+grid (weight, half-life and sentence-rank weight when the question's wording names a time; the same
+when only the day it is asked is known) it answers every question of the split extractively,
+exactly as `rag eval` does (`ask` with the question's `as_of`), and prints gold page in the top k,
+gold-answer containment, false abstention and answers from a page of the question's week. The grid
+is searched in two steps (the worded prior first, with no plain prior; then the plain prior at the
+chosen worded point), each a command line (benchmarks/RESULTS-dates.md). The chosen point
+maximises containment + hit@k - 2 x false abstention (a false "the articles don't say" costs more than a wrong answer: the user asked a
 question the articles answer); among points equal on it, the one whose answers come from a page of
 the question's week most often (what the issue asks of "this week" questions), then the smaller
 weights (the closest to no prior).
