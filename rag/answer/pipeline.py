@@ -207,18 +207,18 @@ def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: Date
         close = [prior.closeness(h.date) for h in hits]
         scored = sorted((replace(x, rank=x.rank * (1.0 + rank_weight * close[x.hit])) for x in scored),
                         key=lambda x: (-x.rank, -x.score))
-    time_only = only_time and any(window.window.admits(h.date) for h in hits)
+    inside = [bool(h.date) and window.window.admits(h.date) for h in hits]  # dated, in the window
+    time_only = only_time and any(inside)
     if time_only:
         # Nothing to match but the time: the news of that time answers, its leads first (news
         # states what happened first), in the order retrieval ranked their passages.
-        inside = [window.window.admits(h.date) for h in hits]
         scored = sorted(scored, key=lambda x: (not inside[x.hit], -x.lead, x.hit, x.start))
     timings["scoring_ms"] = _ms(t)
     return Candidates(hits, scored, answerability(scored, answer_type(question)),
                       unknown_names(question, idx.reader.doc_freq, publishers), time_only=time_only)
 
 
-STRIP_TIME_WORDS = True
+STRIP_TIME_WORDS = True  # the query leaves out the question's time words (a switch for measurements)
 OLD_ARTICLE_DAYS = 30  # an answer's article this far outside the question's window is named in the notice
 
 
