@@ -55,6 +55,51 @@ class DateFilter:
         return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
 
 
+@dataclass(frozen=True)
+class DatePrior:
+    """Publication dates as ranking evidence: a passage's fused score gains
+    `weight * 0.5 ** (days / half_life_days)`, where `days` is how far its document's date lies
+    outside the window [`since`, `until`] (0 inside it; either end open). A document without a
+    known date gains nothing, and so does every document when none is dated: the prior is inert on
+    an undated corpus. It reorders, it never removes (what may not be used is a `DateFilter`'s job)."""
+
+    since: str | None = None
+    until: str | None = None
+    weight: float = 0.0
+    half_life_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            v = getattr(self, name)
+            if v is not None and not _is_iso_date(v):
+                raise InputError(f"{name} must be a date as YYYY-MM-DD, not {v!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.weight > 0 and (self.since is not None or self.until is not None)
+
+    def days_outside(self, date: str | None) -> float | None:
+        """How many days `date` lies before or after the window; None when it is not a date."""
+        if not date or not _is_iso_date(date[:10]):
+            return None
+        day = datetime.date.fromisoformat(date[:10])
+        if self.since and day < datetime.date.fromisoformat(self.since):
+            return float((datetime.date.fromisoformat(self.since) - day).days)
+        if self.until and day > datetime.date.fromisoformat(self.until):
+            return float((day - datetime.date.fromisoformat(self.until)).days)
+        return 0.0
+
+    def closeness(self, date: str | None) -> float:
+        """1 inside the window, halving per half-life outside it; 0 for no date or no window."""
+        days = self.days_outside(date) if self.since is not None or self.until is not None else None
+        if days is None:
+            return 0.0
+        return 0.5 ** (days / max(self.half_life_days, 1e-9))
+
+    def bonus(self, date: str | None) -> float:
+        return self.weight * self.closeness(date) if self.active else 0.0
+
+
 def _is_iso_date(text: str) -> bool:
     try:
         return len(text) == 10 and bool(datetime.date.fromisoformat(text))
@@ -135,20 +180,25 @@ class Index:
 
     # -- search --------------------------------------------------------------------------
     def search(self, question: str, k: int = 5, retrieval: str = "hybrid",
-               dates: DateFilter | None = None) -> list[Hit]:
-        return self.search_many([question], k=k, retrieval=retrieval, dates=dates)[0]
+               dates: DateFilter | None = None, prior: DatePrior | None = None) -> list[Hit]:
+        return self.search_many([question], k=k, retrieval=retrieval, dates=dates, prior=prior)[0]
 
     def search_many(self, questions: Sequence[str], k: int = 5, retrieval: str = "hybrid",
-                    dedupe: bool = True, dates: DateFilter | None = None) -> list[list[Hit]]:
+                    dedupe: bool = True, dates: DateFilter | None = None,
+                    prior: DatePrior | None = None) -> list[list[Hit]]:
         """The k best passages per question; with `dates`, only passages of documents published
-        in its range (a filter goes deeper into both rankings so that k can still be found)."""
+        in its range (a filter goes deeper into both rankings so that k can still be found); with
+        a `prior`, the candidates are reordered by their fused score plus its date bonus (a hit's
+        `score` is that sum)."""
         if dates is not None and not dates.active:
             dates = None
-        depth = max(k, 1) * 4 if dates is None else max(k * 40, DATE_FILTER_DEPTH)
+        if prior is not None and not prior.active:
+            prior = None
+        depth = max(k, 1) * 4 if dates is None and prior is None else max(k * 40, DATE_FILTER_DEPTH)
         ranked = self._ranked(questions, depth, retrieval)
         out = []
         for cands in ranked:
-            hits = self._hits(cands, k, dedupe, dates)
+            hits = self._hits(cands, k, dedupe, dates, prior)
             out.append(hits)
         return out
 
@@ -213,11 +263,14 @@ class Index:
         return out
 
     def _hits(self, cands: list[tuple[int, float, float | None, float | None]], k: int,
-              dedupe: bool, dates: DateFilter | None = None) -> list[Hit]:
+              dedupe: bool, dates: DateFilter | None = None, prior: DatePrior | None = None) -> list[Hit]:
         rows = self.reader.chunk_rows([c[0] for c in cands])
         doc_date = self.reader.doc_dates(r.doc_id for r in rows.values())
         if dates is not None:
             cands = [c for c in cands if dates.admits(doc_date.get(rows[c[0]].doc_id))]
+        if prior is not None:
+            cands = [(r, s + prior.bonus(doc_date.get(rows[r].doc_id)), ds, ls) for r, s, ds, ls in cands]
+            cands.sort(key=lambda c: -c[1])
         kept: list[tuple[ChunkRow, float, float | None, float | None, list[str]]] = []
         shingles: list[set[tuple[str, ...]]] = []
         for rowid, score, ds, ls in cands:

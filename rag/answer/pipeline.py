@@ -12,14 +12,15 @@ sentences are quoted verbatim with their citations.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from rag.answer import prompts
 from rag.answer.citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
                                   number_by_citation, strip_markers)
 from rag.answer.conversation import Conversation
-from rag.answer.dates import parse_date, question_window, today
+from rag.answer.dates import (QuestionTime, asks_only_time, parse_date, relative_dates, time_window,
+                              without_time_words)
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
                                    answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of)
 from rag.answer.questions import answer_type, kind_in_words, unknown_names
@@ -27,7 +28,7 @@ from rag.answer.reader import (DEFAULT_BUDGET, READ_MAX_TOKENS, locate, parse_re
                                reader_prompt)
 from rag.config import Settings
 from rag.errors import InputError, ModelError
-from rag.retrieval import DateFilter, Index, diversified, open_index
+from rag.retrieval import DateFilter, DatePrior, Index, diversified, open_index
 from rag.types import Answer, Hit, LeftOut, Source
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,10 +78,10 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
     to `hooks.on_draft` (for a progress display, or to stop a generation), never to `on_token`.
 
     `since`/`until` (YYYY-MM-DD) keep only passages of documents published in that range.
-    `as_of` is the date the question is asked on (default: today): wording such as "this week",
-    "last year" or "before 2020" narrows the search to the matching publication dates, and no
-    document published after `as_of` is used (undated documents stay in; when nothing is left in
-    the window, the search runs without it).
+    `as_of` is the date the question is asked on (default: today): passages published close before
+    it rank higher, more strongly when the question's wording names a time ("this week", "last
+    year", "in 2024"); older ones stay reachable (rag/answer/dates.py). No document published after
+    a given `as_of` is used; undated documents stay in.
     """
     s = options if options is not None else Settings.from_env()
     abstain_threshold, on_token = s.abstain_threshold, hooks.on_token
@@ -127,7 +128,7 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
         if abstain_threshold is None and standalone != question.strip():
             # A follow-up the conversation rewrote continues a topic the articles already answered.
             threshold = SCORER.follow_up_abstain
-        if best < threshold:
+        if best < threshold and not found.time_only:
             timings["total_ms"] = _ms(t0)
             return Answer(answer=NOT_FOUND, citations=(), abstained=True,
                           mode="llm" if use_llm else "extractive", device=gen.device if use_llm and gen else "none",
@@ -145,15 +146,16 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
             if on_token:
                 on_token(text)
             timings["total_ms"] = _ms(t0)
-            return Answer(answer=text, citations=citations, abstained=False, mode="extractive",
-                          device="none", timings=timings, invalid_citations=check.invalid,
-                          unsupported_sentences=check.unsupported + check.uncited,
-                          **common)  # type: ignore[arg-type]
+            return with_dates(Answer(answer=text, citations=citations, abstained=False, mode="extractive",
+                                     device="none", timings=timings, invalid_citations=check.invalid,
+                                     unsupported_sentences=check.unsupported + check.uncited,
+                                     **common), standalone, window)  # type: ignore[arg-type]
 
         assert gen is not None
         # The model reads the k passages asked for (its prompt budget is sized for them).
         hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
-        answer = _llm_answer(question, standalone, hits, gen, s, idx, hooks, timings, t0, common, scored)
+        answer = with_dates(_llm_answer(question, standalone, hits, gen, s, idx, hooks, timings, t0, common, scored),
+                            standalone, window)
         if on_token:
             on_token(answer.answer)  # only now: the checked text, never the model's draft
         return answer
@@ -180,46 +182,80 @@ class Candidates:
     scored: list[ScoredSentence]
     answerability: float
     unknown: list[str]
+    # The question asks only what happened in a time ("What happened this week?") and the pool
+    # holds a passage published in it: that passage answers, whatever its words.
+    time_only: bool = False
 
 
-def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: DateFilter, window: DateFilter,
-               timings: dict[str, float] | None = None) -> Candidates:
+def candidates(idx: Index, question: str, *, k: int, retrieval: str, asked: DateFilter, window: QuestionTime,
+               timings: dict[str, float] | None = None, prior: DatePrior | None = None) -> Candidates:
     """Retrieve the answer pool (`ANSWER_POOL` passages, at most two of one article among the
-    first `k`; inside the question's time window when anything is) and score its sentences."""
+    first `k`; those published close to the question's time first, `window.prior()` unless a
+    `prior` is given) and score its sentences."""
     timings = {} if timings is None else timings
     t = time.perf_counter()
     pool = max(k, ANSWER_POOL)  # the answer is looked for in more passages than are shown
-    hits = idx.search(question, k=pool, retrieval=retrieval, dates=_narrowed(asked, window))
-    if not hits:
-        hits = idx.search(question, k=pool, retrieval=retrieval, dates=asked)
+    only_time = window.worded and asks_only_time(question)
+    prior = window.prior(only_time=only_time) if prior is None else prior
+    query = without_time_words(question) if STRIP_TIME_WORDS else question
+    hits = idx.search(query, k=pool, retrieval=retrieval, dates=window.ceiling(asked), prior=prior)
     hits = diversified(hits, k)
     timings["retrieval_ms"] = _ms(t)
     t = time.perf_counter()
     idf = idf_from_counts(idx.reader.doc_freq, max(idx.counts["chunks"], 1))
     publishers = idx.reader.publishers()
     scored = score_sentences(question, hits, None, idf, publishers=publishers)
+    rank_weight = window.rank_weight()
+    if rank_weight and any(h.date for h in hits):
+        # The sentence published closer to the question's time answers first (its rank only:
+        # whether anything answers stays the sentence's score).
+        close = [prior.closeness(h.date) for h in hits]
+        scored = sorted((replace(x, rank=x.rank * (1.0 + rank_weight * close[x.hit])) for x in scored),
+                        key=lambda x: (-x.rank, -x.score))
+    inside = [bool(h.date) and window.window.admits(h.date) for h in hits]  # dated, in the window
+    time_only = only_time and any(inside)
+    if time_only:
+        # Nothing to match but the time: the news of that time answers, its leads first (news
+        # states what happened first), in the order retrieval ranked their passages.
+        scored = sorted(scored, key=lambda x: (not inside[x.hit], -x.lead, x.hit, x.start))
     timings["scoring_ms"] = _ms(t)
     return Candidates(hits, scored, answerability(scored, answer_type(question)),
-                      unknown_names(question, idx.reader.doc_freq, publishers))
+                      unknown_names(question, idx.reader.doc_freq, publishers), time_only=time_only)
 
 
-def time_window(question: str, as_of: str | None) -> DateFilter:
-    """The publication dates the question's wording points to, asked on `as_of` (else today); no
-    window at all when the question has no time in it and no as-of date was given."""
-    window = question_window(question, as_of or today())
-    if as_of is None and window.since is None:
-        return DateFilter()  # no time in the question and no as-of date: nothing to narrow
-    return window
+STRIP_TIME_WORDS = True  # the query leaves out the question's time words (a switch for measurements)
+OLD_ARTICLE_DAYS = 30  # an answer's article this far outside the question's window is named in the notice
 
 
-def _narrowed(asked: DateFilter, window: DateFilter) -> DateFilter:
-    """The user's range narrowed by the question's own window. Undated documents stay in only
-    when the user gave no range."""
-    since = max(filter(None, (asked.since, window.since)), default=None)
-    until = min(filter(None, (asked.until, window.until)), default=None)
-    if since and until and since > until:
-        return asked
-    return DateFilter(since=since, until=until, keep_undated=not asked.active)
+def with_dates(answer: Answer, question: str, when: QuestionTime) -> Answer:
+    """The answer with what its dates tell the reader, in its notice: the article it comes from
+    when that was published well outside the time the question names ("from an article of
+    2021-06-08"), and, for a question asking when, the calendar date that relative words of the
+    quoted sentences mean ("on Tuesday" in an article of 2025-11-19: Tuesday, 2025-11-18)."""
+    if answer.abstained or not answer.citations:
+        return answer
+    by_n = {src.n: src for src in answer.sources}  # a citation names its source by `passage`
+    cited = [c for c in answer.citations if c.supported and c.passage in by_n]
+    notes: list[str] = []
+    if when.worded:
+        prior = when.prior()
+        old = sorted({by_n[c.passage].date for c in cited if (prior.days_outside(by_n[c.passage].date) or 0) > OLD_ARTICLE_DAYS})
+        if old and len(old) == len({by_n[c.passage].date for c in cited}):
+            span = " to ".join(x for x in (when.window.since, when.window.until) if x)
+            notes.append(f"This answer is from an article of {', '.join(old[:3])}, well outside the time the "
+                         f"question asks about ({span}).")
+    if answer_type(question) == "date":
+        seen: set[tuple[str, str]] = set()
+        for c in cited:
+            src = by_n[c.passage]
+            for rd in relative_dates(strip_markers(c.sentence).replace("**", ""), src.date):
+                if (rd.words.lower(), rd.means) not in seen:
+                    seen.add((rd.words.lower(), rd.means))
+                    notes.append(f"“{rd.words}” in [{c.n}], an article of {src.date}, means {rd.means}.")
+    if not notes:
+        return answer
+    notice = " ".join(notes + ([answer.notice] if answer.notice else []))
+    return replace(answer, notice=notice)
 
 
 def _abstain_notice(unknown: Sequence[str], missing: str | None = None, notice: str | None = None) -> str | None:

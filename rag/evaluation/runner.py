@@ -90,7 +90,35 @@ def score_answer(q: Question, answer: Answer, k: int) -> dict[str, float | int |
     return s
 
 
+WEEK_DAYS = 7  # a question's week: the seven days up to its as_of (as "this week" reads, rag/answer/dates.py)
+
+
+def answer_date(answer: Answer) -> str | None:
+    """The publication date of the page the answer came from: the source its first supported
+    citation names (else its first citation); None when abstained or that page is undated."""
+    if answer.abstained or not answer.citations:
+        return None
+    by_n = {s.n: s for s in answer.sources}
+    first = next((c for c in answer.citations if c.supported), answer.citations[0])
+    src = by_n.get(first.n)
+    return src.date if src is not None else None
+
+
+def in_week(date: str | None, as_of: str | None) -> bool | None:
+    """Whether a page published on `date` lies in the week up to `as_of`; None when either is unknown."""
+    import datetime as dt
+
+    if not date or not as_of:
+        return None
+    try:
+        day, asked = dt.date.fromisoformat(date[:10]), dt.date.fromisoformat(as_of)
+    except ValueError:
+        return None
+    return asked - dt.timedelta(days=WEEK_DAYS) <= day <= asked
+
+
 def _question_row(q: Question, answer: Answer, scores: dict[str, Any], wall_ms: float) -> dict[str, Any]:
+    dated = answer_date(answer)
     return {
         "id": q.id,
         "question": q.question,
@@ -99,7 +127,7 @@ def _question_row(q: Question, answer: Answer, scores: dict[str, Any], wall_ms: 
         "gold_answers": list(q.answers),
         "gold_sources": list(q.sources),
         "retrieved": [{"n": s.n, "doc_id": s.doc_id, "chunk_id": s.chunk_id, "score": s.score,
-                       "also_in": list(s.also_in), "title": s.title, "text": s.text}
+                       "also_in": list(s.also_in), "title": s.title, "text": s.text, "date": s.date}
                       for s in answer.sources],
         "prompt": answer.prompt,
         "model_reply": answer.model_reply,
@@ -115,6 +143,9 @@ def _question_row(q: Question, answer: Answer, scores: dict[str, Any], wall_ms: 
         "invalid_citations": list(answer.invalid_citations),
         "unsupported_sentences": list(answer.unsupported_sentences),
         "notice": answer.notice,
+        # The date of the page the answer came from, and whether it lies in the question's week.
+        "answer_date": dated,
+        "answer_in_week": in_week(dated, q.as_of),
         "scores": scores,
         "timings": {**answer.timings, "wall_ms": round(wall_ms, 2)},
     }
@@ -174,6 +205,10 @@ def aggregate_questions(rows: Sequence[dict[str, Any]], k: int) -> tuple[dict[st
         "answer_sentences": n_sentences,
         "citations": total_citations,
     }
+    if any(r.get("as_of") for r in rows):
+        # Dated questions: how many answers came from a dated page, and from one of the question's week.
+        counts["answers_from_dated_pages"] = sum(1 for r in rows if r.get("answer_date"))
+        counts["answers_from_the_questions_week"] = sum(1 for r in rows if r.get("answer_in_week"))
     return m, counts
 
 
@@ -327,8 +362,30 @@ def run_questions(
         "answerer": answerer,
         **environment(),
     }
-    return finish_run("questions", name, folder, metrics, counts, settings, warnings, created,
-                   time.perf_counter() - t_start, _question_latencies(rows))
+    result = finish_run("questions", name, folder, metrics, counts, settings, warnings, created,
+                        time.perf_counter() - t_start, _question_latencies(rows))
+    if any(r.get("as_of") for r in rows):
+        with open(folder / "report.md", "a", encoding="utf-8") as fh:
+            fh.write(answer_dates_table(rows))
+    return result
+
+
+def answer_dates_table(rows: Sequence[dict[str, Any]]) -> str:
+    """report.md's per-question answer dates: when each question was asked, the date of the page
+    its answer came from, and whether that lies in the question's week."""
+    mark = {True: "yes", False: "no", None: "–"}
+    lines = ["", "## Answer dates", "",
+             f"Answers from a page of the question's week (the {WEEK_DAYS} days up to its as_of): "
+             f"{sum(1 for r in rows if r.get('answer_in_week'))} of "
+             f"{sum(1 for r in rows if not r['abstained'])} answers "
+             f"({sum(1 for r in rows if r.get('answer_date'))} from dated pages).", "",
+             "| id | as_of | answer's page date | in the week | contains gold |", "|---|---|---|---|---|"]
+    for r in rows:
+        got = r["scores"].get("contains_answer")
+        lines.append(f"| {r['id']} | {r.get('as_of') or '–'} | "
+                     f"{'abstained' if r['abstained'] else r.get('answer_date') or 'undated'} | "
+                     f"{mark[r.get('answer_in_week')]} | {'–' if got is None else int(got)} |")
+    return "\n".join(lines) + "\n"
 
 
 def _callable_name(fn: Any) -> str:

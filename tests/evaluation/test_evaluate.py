@@ -305,7 +305,7 @@ def test_run_questions_with_stub(tmp_path: Path) -> None:
     r1 = rows[0]
     assert r1["prompt"] == "PROMPT-1" and r1["gold_answers"] == ["North Korea"]
     assert r1["retrieved"][0] == {"n": 1, "doc_id": "a.txt", "chunk_id": "a.txt#0", "score": 1.0,
-                                  "also_in": [], "title": "A.TXT", "text": "text of a.txt"}
+                                  "also_in": [], "title": "A.TXT", "text": "text of a.txt", "date": None}
     assert r1["scores"]["token_f1"] == pytest.approx(0.4) and r1["scores"]["citation_precision"] == 0.5
     assert r1["citations"][1]["doc_id"] == "b.txt" and r1["timings"]["retrieval_ms"] == 10
     assert "wall_ms" in r1["timings"]
