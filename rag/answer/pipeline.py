@@ -19,7 +19,7 @@ from rag.answer import prompts
 from rag.answer.citations import (SUPPORT_THRESHOLD, CitationCheck, check_citations, content_words, ends_mid_clause,
                                   number_by_citation, strip_markers)
 from rag.answer.conversation import Conversation
-from rag.answer.dates import (QuestionTime, asks_only_time, parse_date, relative_dates, time_window,
+from rag.answer.dates import (QuestionTime, asks_only_time, parse_date, relative_dates, time_window, today,
                               without_time_words)
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
                                    answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of)

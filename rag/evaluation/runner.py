@@ -100,7 +100,7 @@ def answer_date(answer: Answer) -> str | None:
         return None
     by_n = {s.n: s for s in answer.sources}
     first = next((c for c in answer.citations if c.supported), answer.citations[0])
-    src = by_n.get(first.n)
+    src = by_n.get(first.passage)
     return src.date if src is not None else None
 
 

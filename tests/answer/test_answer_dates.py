@@ -100,7 +100,7 @@ def test_ask_answers_a_this_week_question_from_that_weeks_article(dated_index: P
     recent = ask(q, Settings.from_env(index_dir=dated_index, mode="extractive", as_of="2025-10-03", abstain_threshold=0.0))
     # The week is evidence, not a filter: the older page may still be listed, the answer is this week's.
     cited = {s.n: s.date for s in recent.sources}
-    assert "Belmora" in recent.answer and {cited[c.n] for c in recent.citations} == {"2025-10-01"}
+    assert "Belmora" in recent.answer and {cited[c.passage] for c in recent.citations} == {"2025-10-01"}
     older = ask(q, Settings.from_env(index_dir=dated_index, mode="extractive", as_of="2023-02-08", abstain_threshold=0.0))
     assert "Aldoria" in older.answer
     # An explicit range wins over the question's own window.

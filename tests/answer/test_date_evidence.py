@@ -145,7 +145,7 @@ def test_what_happened_this_week_cites_a_page_of_that_week(news: Path) -> None:
     a = ask("What happened this week?", _opts(news, as_of="2025-11-21"))
     assert not a.abstained
     cited = {s.n: s for s in a.sources}
-    assert a.citations and all("2025-11-14" <= (cited[c.n].date or "") <= "2025-11-21" for c in a.citations)
+    assert a.citations and all("2025-11-14" <= (cited[c.passage].date or "") <= "2025-11-21" for c in a.citations)
 
 
 # -- relative dates inside articles ----------------------------------------------------------------------
@@ -187,7 +187,7 @@ def test_an_undated_or_badly_dated_page_is_kept_and_answers(news: Path) -> None:
 def _answer(question: str, date: str | None, abstained: bool = False) -> Answer:
     src = Source(n=1, doc_id="d#1", chunk_id="d#1#0", title="t", text="It rained.", start=0, end=10, score=1.0,
                  date=date)
-    cit = Citation(n=1, doc_id="d#1", chunk_id="d#1#0", title="t", quote="It rained.", quote_start=0, quote_end=10,
+    cit = Citation(n=1, passage=1, doc_id="d#1", chunk_id="d#1#0", title="t", quote="It rained.", quote_start=0, quote_end=10,
                    sentence="It rained.", support=1.0, supported=True)
     return Answer(question=question, answer="It rained. [1]", citations=() if abstained else (cit,),
                   sources=(src,), abstained=abstained, mode="extractive", device="none")
