@@ -146,6 +146,9 @@ def answer_footer(answer: Answer, style: Style, verbose: bool = False, notice: b
         out.append("")
         out.append(style.dim(answer.notice))
     if verbose:
+        if answer.model_reply is not None:
+            # What the model read out of the passages (its passage numbers are the prompt's), before checking.
+            out.append(style.dim(f"model's reply: {_shorten(answer.model_reply, 100)!r}"))
         out.append(style.dim(timing_block(answer)))
     return "\n".join(out)
 
