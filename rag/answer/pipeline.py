@@ -22,10 +22,10 @@ from rag.answer.conversation import Conversation
 from rag.answer.dates import (QuestionTime, asks_only_time, parse_date, relative_dates, time_window, today,
                               without_time_words)
 from rag.answer.extractive import (ANSWER_POOL, MAX_QUESTION_CHARS, SCORER, ScoredSentence, answer_passages,
-                                   answerability, extractive_answer, idf_from_counts, score_sentences, sentences_of)
+                                   answerability, extractive_answer, idf_from_counts, score_sentences)
 from rag.answer.questions import answer_type, kind_in_words, unknown_names
-from rag.answer.reader import (DEFAULT_BUDGET, READ_MAX_TOKENS, locate, parse_reading, passage_windows, quoted_answer,
-                               reader_prompt)
+from rag.answer.reader import (DEFAULT_BUDGET, READ_MAX_TOKENS, fit_prompt, locate, parse_reading, passage_windows,
+                               quoted_answer, reader_prompt)
 from rag.config import Settings
 from rag.errors import InputError, ModelError
 from rag.retrieval import DateFilter, DatePrior, Index, diversified, open_index
@@ -324,17 +324,7 @@ def build_prompt(question: str, hits: Sequence[Hit], generator: "Generator", max
         prompt = generator.render_chat(system, user)
         return prompt, generator.count_tokens(prompt)
 
-    n = len(hits)
-    for shape in shapes:
-        prompt, tokens = render(n, shape)
-        if tokens <= budget:
-            break
-    while tokens + max_tokens > limit and n > 0:
-        n -= 1
-        prompt, tokens = render(n, shape)
-    if tokens + max_tokens > limit:
-        raise ModelError(f"the question alone needs {tokens} tokens; the model's context holds {limit}")
-    return prompt, n, tokens
+    return fit_prompt(render, len(hits), shapes, budget=budget, reserve=max_tokens, limit=limit)
 
 
 def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator", s: Settings,

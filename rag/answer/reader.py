@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rag.answer import prompts
 from rag.answer.citations import CitationCheck, check_citations, content_words
@@ -188,15 +188,23 @@ def reader_prompt(question: str, hits: Sequence[Hit], generator: "Generator", sc
         prompt = generator.render_chat(system, user)
         return prompt, generator.count_tokens(prompt)
 
-    n = len(hits)
-    shape = SHAPES[0]
-    for shape in SHAPES:
-        prompt, tokens = render(n, shape)
+    return fit_prompt(render, len(hits), SHAPES, budget=budget, reserve=READ_MAX_TOKENS, limit=limit)
+
+
+def fit_prompt(render: Callable[[int, Any], tuple[str, int]], n: int, shapes: Sequence[Any], *, budget: int,
+               reserve: int, limit: int) -> tuple[str, int, int]:
+    """The first of `shapes` (how passages are shown, widest first) whose prompt of `n` passages
+    fits `budget` tokens (else the last), then fewer passages only while prompt + `reserve` answer
+    tokens overflow the model's context `limit`. `render(n, shape)` gives a prompt and its tokens."""
+    shape = shapes[0]
+    prompt, tokens = render(n, shape)
+    for shape in shapes[1:]:
         if tokens <= budget:
             break
-    while tokens + READ_MAX_TOKENS > limit and n > 0:
+        prompt, tokens = render(n, shape)
+    while tokens + reserve > limit and n > 0:
         n -= 1
         prompt, tokens = render(n, shape)
-    if tokens + READ_MAX_TOKENS > limit:
+    if tokens + reserve > limit:
         raise ModelError(f"the question alone needs {tokens} tokens; the model's context holds {limit}")
     return prompt, n, tokens
