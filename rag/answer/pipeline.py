@@ -152,8 +152,8 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
                                      **common), standalone, window)  # type: ignore[arg-type]
 
         assert gen is not None
-        # The model reads the k passages asked for (its prompt budget is sized for them).
-        hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
+        # The model reads the k passages asked for (its prompt budget is sized for them); the whole
+        # pool stays for a fallback, which is then the extractive answer itself.
         answer = with_dates(_llm_answer(question, standalone, hits, gen, s, idx, hooks, timings, t0, common, scored),
                             standalone, window)
         if on_token:
@@ -340,6 +340,8 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
         raise InputError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
     if style == "read":
         return _read_answer(standalone, hits, gen, s, hooks, timings, t0, common, scored)
+    pool = (hits, scored)
+    hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
     grammar = None
     max_tokens = s.max_tokens
     if use_grammar:
@@ -369,7 +371,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
     if not raw or raw.upper().startswith("NOT FOUND"):
         # The articles were judged to answer (the abstention check passed before the model ran):
         # a weak model's NOT FOUND must not end the turn in a false "the articles don't say".
-        return _fallback(standalone, hits, scored, timings, t0, base, NOT_FOUND_NOTICE, (), ())
+        return _fallback(standalone, pool, s.k, timings, t0, base, NOT_FOUND_NOTICE, (), ())
     check = check_citations(raw, used, embedder=idx.embedder,
                             threshold=SUPPORT_THRESHOLD if support_threshold is None else support_threshold)
     kept, repeats = _verified_sentences(check)
@@ -390,7 +392,7 @@ def _llm_answer(question: str, standalone: str, hits: list[Hit], gen: "Generator
                           for claim, ns in kept)
         kept = []
     if not kept:
-        return _fallback(standalone, hits, scored, timings, t0, base, FALLBACK_NOTICE, left_out, check.invalid)
+        return _fallback(standalone, pool, s.k, timings, t0, base, FALLBACK_NOTICE, left_out, check.invalid)
     citations = tuple(c for c in check.citations if c.supported and c.sentence in {k for k, _ in kept})
     text = " ".join(f"{_unterminated(claim)} {''.join(f'[{n}]' for n in ns)}." for claim, ns in kept)
     text, citations = number_by_citation(text, citations)
@@ -407,6 +409,8 @@ def _read_answer(standalone: str, hits: list[Hit], gen: "Generator", s: Settings
     """The model reads the passages and names the short answer and its passage (rag/answer/reader.py);
     the answer is that passage's sentence, quoted with the short answer marked. A reply no passage
     sentence holds is not shown: the extractive answer is, and the notice says why."""
+    pool = (hits, scored)
+    hits, scored = hits[:s.k], [x for x in scored if x.hit < s.k]
     budget = getattr(gen, "prompt_budget", lambda: None)() or DEFAULT_BUDGET
     prompt, n_used, n_tokens = reader_prompt(standalone, hits, gen, scored, as_of=s.as_of or today(), budget=budget)
     used = hits[:n_used]
@@ -421,12 +425,12 @@ def _read_answer(standalone: str, hits: list[Hit], gen: "Generator", s: Settings
     base = dict(mode="llm", device=gen.device, prompt=prompt, model=gen.name, model_reply=result.text.strip(),
                 **common)
     if reading.short is None:
-        return _fallback(standalone, hits, scored, timings, t0, base, NOT_FOUND_NOTICE, (), ())
+        return _fallback(standalone, pool, s.k, timings, t0, base, NOT_FOUND_NOTICE, (), ())
     located = locate(reading, used, standalone, scored)
     if located is None:
         left = LeftOut(sentence=reading.short, cited=(reading.passage,) if reading.passage else (), support=0.0,
                        reason="no passage sentence holds the model's answer")
-        return _fallback(standalone, hits, scored, timings, t0, base, FALLBACK_NOTICE, (left,), ())
+        return _fallback(standalone, pool, s.k, timings, t0, base, FALLBACK_NOTICE, (left,), ())
     check = quoted_answer(located, used)
     text, citations = number_by_citation(check.text, check.citations)
     base["sources"] = _sources(used)
@@ -461,8 +465,11 @@ def _unterminated(claim: str) -> str:
     return claim.rstrip().rstrip(".!?").rstrip()
 
 
-def _fallback(question: str, hits: Sequence[Hit], scored: Sequence[ScoredSentence], timings: dict[str, float],
+def _fallback(question: str, pool: tuple[list[Hit], Sequence[ScoredSentence]], k: int, timings: dict[str, float],
               t0: float, base: dict, notice: str, left_out: tuple[LeftOut, ...], invalid: tuple[int, ...]) -> Answer:
+    """The extractive answer, exactly as extractive mode gives it (chosen from the whole answer
+    pool), in place of an LLM answer that could not be shown; `notice` says why."""
+    hits, scored = answer_passages(pool[1], pool[0], k, question)
     check = extractive_answer(question, scored, hits)
     text, citations = number_by_citation(check.text, check.citations)
     base = {**base, "sources": _sources(hits), "notice": f"{notice} {base['notice']}" if base.get("notice") else notice}
