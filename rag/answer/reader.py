@@ -44,12 +44,12 @@ SHAPES: tuple[tuple[int, int] | None, ...] = (None, (3, 1), (2, 1), (2, 0), (1, 
 each side, ..., its single best sentence."""
 
 _CITE = re.compile(r"[\[(]\s*(?:passage\s*)?(\d{1,2})\s*[\])]", re.IGNORECASE)
+_LEAD = re.compile(r"^(?:the\s+)?(?:short\s+)?answer\s*(?:is)?\s*[:\-–]\s*", re.IGNORECASE)
+
+
 def _words(text: str) -> str:
     """Lower-case words separated by single spaces: how a short answer is matched to a sentence."""
     return " ".join(re.findall(r"\w+", text.lower()))
-
-
-_LEAD = re.compile(r"^(?:the\s+)?(?:short\s+)?answer\s*(?:is)?\s*[:\-–]\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,10 @@ def locate(reading: Reading, hits: Sequence[Hit], question: str,
     if reading.short is None:
         return None
     asked = set(content_words(question))
-    if set(content_words(reading.short)) <= asked:
+    words = set(content_words(reading.short))
+    if words <= asked:
         return None  # "Vietnam" for "Which country did Putin visit before Vietnam?" restates the question
     want = _words(reading.short)
-    words = set(content_words(reading.short))
     rank = {(x.hit, x.start): r for r, x in enumerate(scored)}
     best: tuple[tuple[int, int, int], Located] | None = None
     for s in sentences_of(hits):
@@ -117,8 +117,8 @@ def locate(reading: Reading, hits: Sequence[Hit], question: str,
 
 
 def _span(sentence: str, short: str) -> tuple[int, int] | None:
-    """The short answer's characters in the sentence, matched word by word, ignoring case and the
-    punctuation between words ("U.S." and "US" differ; "St. Louis" and "St Louis" match)."""
+    """The short answer's characters in the sentence, matched word by word, ignoring case and up to
+    three characters of punctuation or space between words ("St. Louis" matches "St Louis")."""
     tokens = re.findall(r"\w+", short)
     if not tokens:
         return None
