@@ -6,7 +6,9 @@ The device decision (`choose_device`) is a pure function of what was asked for a
 and the installed llama.cpp build can do, so every branch is testable without a GPU. `llama_cpp` is
 imported only inside functions: importing this module (e.g. for `rag --help`) stays cheap.
 
-The grammars that keep a model's answer in shape are in rag/answer/grammar.py.
+`prompt_budget` is how many prompt tokens a question may take with this model on this machine
+(from its size, the device and the cores). The grammars for the writer styles are in
+rag/answer/grammar.py.
 
 Article text is never parsed for control tokens: `render_chat` remembers which parts of the prompt
 came from the template, and only those are tokenized with special tokens enabled, so a passage
@@ -31,7 +33,7 @@ CONTEXT_STEP = 512
 INITIAL_CONTEXT = 2048
 REPEAT_PENALTY = 1.15
 PROMPT_SECONDS = 6.0  # on a CPU, how long reading a question's passages may take
-CPU_GFLOPS_PER_CORE = 125.0  # prompt processing per physical core: the 1.5B probe read 860 tokens in under 10.8 s on 2 cores
+CPU_GFLOPS_PER_CORE = 125.0  # prompt reading per physical core (a 1.5B read 860 tokens in < 10.8 s on 2 cores)
 MIN_BUDGET = 350  # prompt tokens: the narrowest useful prompt (k = 5 passages, a sentence or two each)
 MAX_BUDGET = 600  # the largest reader prompt measured on the dev weeks; larger ones were not, so none ships
 
