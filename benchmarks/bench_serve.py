@@ -226,7 +226,7 @@ def whole(answer: dict) -> str | None:
         if not answer["citations"]:
             return "an answer without citations"
         for c in answer["citations"]:
-            if c["n"] not in ns or not c["supported"]:
+            if c["passage"] not in ns or not c["supported"]:
                 return f"citation [{c['n']}] unsupported or naming no source"
     return None
 

@@ -39,7 +39,7 @@ NO_MODEL_HINT = ("No LLM is downloaded or installed, so answers quote the articl
                  "`rag models pull` fetches one for written answers (`rag models list` shows them).")
 INSTALLED_NOT_DEFAULT_HINT = ("Answers quote the articles directly. Present: {names}; auto mode uses an LLM only "
                               "where it answered better than the quotes on the dev questions, so only `--mode llm` "
-                              "or `--model NAME` uses these.")
+                              "or `--model NAME` uses these; `rag models pull` fetches the recommended LLM.")
 MODES = ("auto", "llm", "extractive")
 PROMPT_BUDGET = 600  # prompt tokens aimed for at k=5: sentence windows instead of whole chunks
 STYLES = ("read", "free", "copy")

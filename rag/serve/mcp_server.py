@@ -137,7 +137,7 @@ def build_server(engine: Engine, *, log_level: str = "WARNING") -> MCPServer:
         the answer is "The articles don't say." — that is an answer, not an error."""
         served = await _run(engine, engine.ask, question, as_of=as_of, since=since, until=until, k=k, mode=mode)
         a = served.value
-        return _result(served, [(s.doc_id, s.title) for s in a.sources if any(c.n == s.n for c in a.citations)]
+        return _result(served, [(s.doc_id, s.title) for s in a.sources if any(c.passage == s.n for c in a.citations)]
                        or [(s.doc_id, s.title) for s in a.sources])
 
     @server.tool(annotations=read_only)

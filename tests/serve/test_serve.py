@@ -123,7 +123,7 @@ async def _check_session(client: Any, expect_documents: int, mode: str = "extrac
     answer = res.structured_content
     assert "To Lam" in answer["answer"] and not answer["abstained"] and answer["mode"] == "extractive"
     assert answer["citations"] and all(c["supported"] for c in answer["citations"])
-    assert {c["n"] for c in answer["citations"]} <= {s["n"] for s in answer["sources"]}
+    assert {c["passage"] for c in answer["citations"]} <= {s["n"] for s in answer["sources"]}
     assert res.meta["rag/index"]["number"] >= 1
     cited = answer["citations"][0]
     links = [b.uri for b in res.content if b.type == "resource_link"]
