@@ -3,10 +3,11 @@ checked citations, either with a local LLM or extractively.
 
 Order of work: (1) a follow-up is rewritten into a standalone question from the conversation;
 (2) passages are retrieved; (3) their sentences are scored (extractive.py) and, when even the best
-one does not plausibly answer, the bot abstains without calling any LLM; (4) the LLM gets the
-prompt from prompts/ (weakest passages dropped if the context is too small, never the question),
-its output is generated, and its citations are parsed and checked; without an LLM the best
-sentences are quoted verbatim with their citations.
+one does not plausibly answer, the bot abstains without calling any LLM; (4) with an LLM, the model
+reads the passages and names the short answer and its passage (rag/answer/reader.py), and that
+passage's sentence is quoted (the writer styles "free" and "copy" remain for comparison); without
+one, or when the model's reply cannot be shown, the best sentences are quoted verbatim with their
+citations.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
 NOT_FOUND = "The articles don't say."
 NO_MODEL_HINT = ("No LLM is downloaded or installed, so answers quote the articles directly; "
                  "`rag models pull` fetches one for written answers (`rag models list` shows them).")
-INSTALLED_NOT_DEFAULT_HINT = ("Answers quote the articles directly. Present: {names}; auto mode uses an LLM only "
-                              "where it answered better than the quotes on the dev questions, so only `--mode llm` "
-                              "or `--model NAME` uses these; `rag models pull` fetches the recommended LLM.")
+INSTALLED_NOT_DEFAULT_HINT = ("Answers quote the articles directly: auto mode uses only the recommended LLM, which "
+                              "`rag models pull` fetches. Present: {names} (on the dev questions none answered "
+                              "better than the quotes); `--model NAME` or `--mode llm` answers with one.")
 MODES = ("auto", "llm", "extractive")
 PROMPT_BUDGET = 600  # prompt tokens aimed for at k=5: sentence windows instead of whole chunks
 STYLES = ("read", "free", "copy")
@@ -69,10 +70,11 @@ def ask(question: str, options: Settings | None = None, *, index: Index | None =
     `options` holds every setting (default: `Settings.from_env()`): the index, k, mode, model,
     retrieval, dates and the answer knobs. mode "auto" uses the LLM when a model is available (a
     `hooks.generator` passed in, `model`, or the default model from models.txt downloaded) and
-    answers extractively otherwise. `style` "free" lets the model write its sentences under the
-    citation grammar; "copy" makes it pick passage sentences verbatim. Either way only verified
-    sentences reach the answer: `support_threshold` (default `citations.SUPPORT_THRESHOLD`) is the
-    support a model sentence needs from a passage it cites.
+    answers extractively otherwise. `style` "read" (the default) has the model name the short
+    answer and its passage, and quotes that passage's sentence; "free" lets the model write its
+    sentences under the citation grammar; "copy" makes it pick passage sentences verbatim. Either
+    way only verified sentences reach the answer: `support_threshold` (default
+    `citations.SUPPORT_THRESHOLD`) is the support a written sentence needs from a passage it cites.
 
     `hooks.on_token` receives the answer's text, and only once it is checked: an LLM's raw tokens go
     to `hooks.on_draft` (for a progress display, or to stop a generation), never to `on_token`.
@@ -239,8 +241,9 @@ def with_dates(answer: Answer, question: str, when: QuestionTime) -> Answer:
     notes: list[str] = []
     if when.worded:
         prior = when.prior()
-        old = sorted({by_n[c.passage].date for c in cited if (prior.days_outside(by_n[c.passage].date) or 0) > OLD_ARTICLE_DAYS})
-        if old and len(old) == len({by_n[c.passage].date for c in cited}):
+        dates = {by_n[c.passage].date for c in cited}
+        old = sorted(d for d in dates if (prior.days_outside(d) or 0) > OLD_ARTICLE_DAYS)
+        if old and len(old) == len(dates):
             span = " to ".join(x for x in (when.window.since, when.window.until) if x)
             notes.append(f"This answer is from an article of {', '.join(old[:3])}, well outside the time the "
                          f"question asks about ({span}).")
@@ -279,10 +282,9 @@ def load_generator(s: Settings) -> tuple["Generator | None", str | None]:
     """The LLM the settings name, or None plus a notice (auto mode) / ModelError (llm mode).
 
     Without a name, llm mode takes the default LLM when it is present, else the first listed LLM
-    that is present; auto mode takes only the default. Measured on real news, the small model that
-    `make` installs (SmolLM2-135M) almost never writes a sentence that passes verification, so its
-    answers are the extractive ones at many times the cost (README, "LLM answers"): auto mode uses
-    it only when asked for by name."""
+    that is present; auto mode takes only the default. The LLMs that install from PyPI were measured
+    on the RealTime QA dev weeks and none answered better than the extractive answerer
+    (benchmarks/RESULTS-reader.md, RESULTS-llm.md), so auto mode uses them only when named."""
     from rag.models import present_llms, resolve_model
 
     try:
